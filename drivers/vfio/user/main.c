@@ -1,0 +1,462 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * vfio_user - bridge vfio-user servers to native VFIO.
+ *
+ * This file holds the vfio-user bus, its driver, the bind interface
+ * (/sys/bus/vfio-user/new_device and del_device) and the per-device sysfs
+ * attributes.  The bus is modelled on netdevsim's: a device is created by
+ * writing to a bus attribute, so removal through another bus attribute
+ * never has to remove the file it is running in.
+ */
+
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
+#include <linux/capability.h>
+#include <linux/ctype.h>
+#include <linux/idr.h>
+#include <linux/module.h>
+#include <linux/slab.h>
+#include <linux/sysfs.h>
+
+#include "vfio_user_priv.h"
+
+/**
+ * struct vfio_user_bus_state - the module's only state outside its devices
+ * @ids: allocator for N in vfio-userN
+ * @lock: serialises new_device, del_device and module exit; protects
+ *	@devices and @enabled.  Held while a server handshakes, which is
+ *	bounded by the request timeout and killable.
+ * @devices: every bound device
+ * @enabled: false before init completes and once exit starts
+ */
+struct vfio_user_bus_state {
+	struct ida ids;
+	/* serialises bind, delete and exit; protects devices and enabled */
+	struct mutex lock;
+	struct list_head devices;
+	bool enabled;
+};
+
+static struct vfio_user_bus_state vfio_user_bus_state = {
+	.ids = IDA_INIT(vfio_user_bus_state.ids),
+	.lock = __MUTEX_INITIALIZER(vfio_user_bus_state.lock),
+	.devices = LIST_HEAD_INIT(vfio_user_bus_state.devices),
+};
+
+/* ---- per-device attributes ---- */
+
+static ssize_t socket_path_show(struct device *dev,
+				struct device_attribute *attr, char *buf)
+{
+	return sysfs_emit(buf, "%s\n", to_vfio_user_dev(dev)->socket_path);
+}
+static DEVICE_ATTR_RO(socket_path);
+
+static ssize_t state_show(struct device *dev, struct device_attribute *attr,
+			  char *buf)
+{
+	return sysfs_emit(buf, "%s\n",
+			  vfio_user_conn_state_name(&to_vfio_user_dev(dev)->conn));
+}
+static DEVICE_ATTR_RO(state);
+
+static ssize_t broken_reason_show(struct device *dev,
+				  struct device_attribute *attr, char *buf)
+{
+	char reason[sizeof(((struct vfio_user_conn *)0)->reason)];
+
+	vfio_user_conn_reason(&to_vfio_user_dev(dev)->conn, reason,
+			      sizeof(reason));
+	return sysfs_emit(buf, "%s\n", reason);
+}
+static DEVICE_ATTR_RO(broken_reason);
+
+static ssize_t protocol_version_show(struct device *dev,
+				     struct device_attribute *attr, char *buf)
+{
+	struct vfio_user_caps *caps = &to_vfio_user_dev(dev)->conn.caps;
+
+	return sysfs_emit(buf, "%u.%u\n", caps->major, caps->minor);
+}
+static DEVICE_ATTR_RO(protocol_version);
+
+static ssize_t request_timeout_ms_show(struct device *dev,
+				       struct device_attribute *attr, char *buf)
+{
+	return sysfs_emit(buf, "%u\n",
+			  READ_ONCE(to_vfio_user_dev(dev)->conn.timeout_ms));
+}
+
+static ssize_t request_timeout_ms_store(struct device *dev,
+					struct device_attribute *attr,
+					const char *buf, size_t count)
+{
+	unsigned int ms;
+	int ret;
+
+	ret = kstrtouint(buf, 0, &ms);
+	if (ret)
+		return ret;
+	if (ms < VFIO_USER_MIN_TIMEOUT_MS || ms > VFIO_USER_MAX_TIMEOUT_MS)
+		return -ERANGE;
+	vfio_user_conn_set_timeout(&to_vfio_user_dev(dev)->conn, ms);
+	return count;
+}
+static DEVICE_ATTR_RW(request_timeout_ms);
+
+static struct attribute *vfio_user_dev_attrs[] = {
+	&dev_attr_socket_path.attr,
+	&dev_attr_state.attr,
+	&dev_attr_broken_reason.attr,
+	&dev_attr_protocol_version.attr,
+	&dev_attr_request_timeout_ms.attr,
+	NULL
+};
+
+static const struct attribute_group vfio_user_dev_group = {
+	.attrs = vfio_user_dev_attrs,
+};
+
+/* capabilities/: what VERSION negotiated, one value per file. */
+static ssize_t vfio_user_cap_show(struct device *dev,
+				  struct device_attribute *attr, char *buf)
+{
+	const struct vfio_user_caps *caps = &to_vfio_user_dev(dev)->conn.caps;
+	const char *name = attr->attr.name;
+
+	if (!strcmp(name, "max_msg_fds"))
+		return sysfs_emit(buf, "%u\n", caps->max_msg_fds);
+	if (!strcmp(name, "max_data_xfer_size"))
+		return sysfs_emit(buf, "%u\n", caps->max_data_xfer_size);
+	if (!strcmp(name, "pgsizes"))
+		return sysfs_emit(buf, "0x%llx\n", caps->pgsizes);
+	if (!strcmp(name, "max_dma_maps"))
+		return sysfs_emit(buf, "%u\n", caps->max_dma_maps);
+	if (!strcmp(name, "migration"))
+		return sysfs_emit(buf, "%d\n", caps->migration);
+	if (!strcmp(name, "twin_socket"))
+		return sysfs_emit(buf, "%d\n", caps->twin_socket);
+	return sysfs_emit(buf, "%d\n", caps->write_multiple);
+}
+
+static struct device_attribute dev_attr_caps[] = {
+	__ATTR(max_msg_fds, 0444, vfio_user_cap_show, NULL),
+	__ATTR(max_data_xfer_size, 0444, vfio_user_cap_show, NULL),
+	__ATTR(pgsizes, 0444, vfio_user_cap_show, NULL),
+	__ATTR(max_dma_maps, 0444, vfio_user_cap_show, NULL),
+	__ATTR(migration, 0444, vfio_user_cap_show, NULL),
+	__ATTR(twin_socket, 0444, vfio_user_cap_show, NULL),
+	__ATTR(write_multiple, 0444, vfio_user_cap_show, NULL),
+};
+
+static struct attribute *vfio_user_caps_attrs[] = {
+	&dev_attr_caps[0].attr,
+	&dev_attr_caps[1].attr,
+	&dev_attr_caps[2].attr,
+	&dev_attr_caps[3].attr,
+	&dev_attr_caps[4].attr,
+	&dev_attr_caps[5].attr,
+	&dev_attr_caps[6].attr,
+	NULL
+};
+
+static const struct attribute_group vfio_user_caps_group = {
+	.name = "capabilities",
+	.attrs = vfio_user_caps_attrs,
+};
+
+static const struct attribute_group *vfio_user_dev_groups[] = {
+	&vfio_user_dev_group,
+	&vfio_user_caps_group,
+	NULL
+};
+
+/* The last reference is gone: the connection was destroyed before. */
+static void vfio_user_dev_release(struct device *dev)
+{
+	struct vfio_user_dev *udev = to_vfio_user_dev(dev);
+
+	ida_free(&vfio_user_bus_state.ids, udev->id);
+	kfree(udev);
+}
+
+static const struct device_type vfio_user_dev_type = {
+	.name = "vfio-user",
+	.groups = vfio_user_dev_groups,
+	.release = vfio_user_dev_release,
+};
+
+/* ---- bus and driver ---- */
+
+static int vfio_user_bus_probe(struct device *dev)
+{
+	return vfio_user_vdev_register(to_vfio_user_dev(dev));
+}
+
+static void vfio_user_bus_remove(struct device *dev)
+{
+	vfio_user_vdev_unregister(to_vfio_user_dev(dev));
+}
+
+static const struct bus_type vfio_user_bus;
+
+/* Called by the connection, without locks, the first time it breaks. */
+static void vfio_user_dev_conn_broken(void *owner)
+{
+	vfio_user_vdev_conn_broken(owner);
+}
+
+/*
+ * Parse what was written to new_device: one absolute path, optionally
+ * followed by a newline.
+ */
+static int vfio_user_parse_path(const char *buf, size_t count, char *path)
+{
+	size_t len = count;
+
+	if (len && buf[len - 1] == '\n')
+		len--;
+	if (!len) {
+		pr_err("new_device: empty socket path\n");
+		return -EINVAL;
+	}
+	if (memchr(buf, '\0', len)) {
+		pr_err("new_device: socket path contains a NUL byte\n");
+		return -EINVAL;
+	}
+	if (buf[0] != '/') {
+		pr_err("new_device: socket path must be absolute: %.*s\n",
+		       (int)min_t(size_t, len, UNIX_PATH_MAX), buf);
+		return -EINVAL;
+	}
+	if (len >= UNIX_PATH_MAX) {
+		pr_err("new_device: socket path is %zu bytes, the limit is %d\n",
+		       len, UNIX_PATH_MAX - 1);
+		return -ENAMETOOLONG;
+	}
+	memcpy(path, buf, len);
+	path[len] = '\0';
+	return 0;
+}
+
+/* Connect, handshake, then make the device visible; lock held. */
+static struct vfio_user_dev *vfio_user_dev_create(const char *path)
+{
+	struct vfio_user_dev *udev;
+	int ret;
+
+	udev = kzalloc(sizeof(*udev), GFP_KERNEL);
+	if (!udev)
+		return ERR_PTR(-ENOMEM);
+	ret = ida_alloc(&vfio_user_bus_state.ids, GFP_KERNEL);
+	if (ret < 0) {
+		kfree(udev);
+		return ERR_PTR(ret);
+	}
+	udev->id = ret;
+	strscpy(udev->socket_path, path, sizeof(udev->socket_path));
+
+	/* From here on the release callback frees udev and its id. */
+	udev->dev.bus = &vfio_user_bus;
+	udev->dev.type = &vfio_user_dev_type;
+	device_initialize(&udev->dev);
+	ret = dev_set_name(&udev->dev, VFIO_USER_DRV_NAME "%d", udev->id);
+	if (ret)
+		goto err_put;
+
+	udev->conn.name = dev_name(&udev->dev);
+	udev->conn.timeout_ms = VFIO_USER_DEFAULT_TIMEOUT_MS;
+	udev->conn.broken_notify = vfio_user_dev_conn_broken;
+	udev->conn.owner = udev;
+
+	ret = vfio_user_conn_connect(&udev->conn, path);
+	if (ret)
+		goto err_put;
+	ret = vfio_user_negotiate(&udev->conn);
+	if (ret)
+		goto err_conn;
+	ret = vfio_user_get_device_info(&udev->conn, &udev->info);
+	if (ret)
+		goto err_conn;
+
+	/* Probe registers the vfio_device; a failed probe leaves no vdev. */
+	ret = device_add(&udev->dev);
+	if (ret) {
+		pr_err("%s: cannot add the device: error %d\n",
+		       dev_name(&udev->dev), ret);
+		goto err_conn;
+	}
+	if (!udev->vdev) {
+		ret = -ENODEV;
+		pr_err("%s: the VFIO device could not be registered\n",
+		       dev_name(&udev->dev));
+		device_del(&udev->dev);
+		goto err_conn;
+	}
+	vfio_user_debugfs_add(udev);
+	return udev;
+
+err_conn:
+	vfio_user_conn_destroy(&udev->conn);
+err_put:
+	put_device(&udev->dev);
+	return ERR_PTR(ret);
+}
+
+/* Remove a device already taken off the list; may wait for the VMM. */
+static void vfio_user_dev_destroy(struct vfio_user_dev *udev)
+{
+	vfio_user_debugfs_remove(udev);
+	/* Driver remove unregisters the vfio_device first. */
+	device_del(&udev->dev);
+	vfio_user_conn_destroy(&udev->conn);
+	put_device(&udev->dev);
+}
+
+static ssize_t new_device_store(const struct bus_type *bus, const char *buf,
+				size_t count)
+{
+	struct vfio_user_bus_state *bs = &vfio_user_bus_state;
+	char path[UNIX_PATH_MAX];
+	struct vfio_user_dev *udev;
+	int ret;
+
+	if (!capable(CAP_SYS_ADMIN))
+		return -EPERM;
+	ret = vfio_user_parse_path(buf, count, path);
+	if (ret)
+		return ret;
+
+	if (mutex_lock_killable(&bs->lock))
+		return -EINTR;
+	if (!bs->enabled) {
+		ret = -EBUSY;
+		goto out;
+	}
+	udev = vfio_user_dev_create(path);
+	if (IS_ERR(udev)) {
+		ret = PTR_ERR(udev);
+		goto out;
+	}
+	list_add_tail(&udev->list, &bs->devices);
+	dev_info(&udev->dev, "bound to %s, protocol %u.%u\n", path,
+		 udev->conn.caps.major, udev->conn.caps.minor);
+	ret = count;
+out:
+	mutex_unlock(&bs->lock);
+	return ret;
+}
+static BUS_ATTR_WO(new_device);
+
+static ssize_t del_device_store(const struct bus_type *bus, const char *buf,
+				size_t count)
+{
+	struct vfio_user_bus_state *bs = &vfio_user_bus_state;
+	struct vfio_user_dev *udev, *found = NULL;
+	char name[32];
+
+	if (!capable(CAP_SYS_ADMIN))
+		return -EPERM;
+	if (count >= sizeof(name))
+		return -ENODEV;
+	memcpy(name, buf, count);
+	name[count] = '\0';
+	strim(name);
+
+	/*
+	 * Take the device off the list under the lock, remove it without:
+	 * removal waits for the VMM to close the device, and other binds
+	 * must not wait behind that.
+	 */
+	mutex_lock(&bs->lock);
+	list_for_each_entry(udev, &bs->devices, list) {
+		if (!strcmp(dev_name(&udev->dev), name)) {
+			found = udev;
+			list_del(&udev->list);
+			break;
+		}
+	}
+	mutex_unlock(&bs->lock);
+	if (!found) {
+		pr_err("del_device: no device named '%s'\n", name);
+		return -ENODEV;
+	}
+	vfio_user_dev_destroy(found);
+	return count;
+}
+static BUS_ATTR_WO(del_device);
+
+static struct attribute *vfio_user_bus_attrs[] = {
+	&bus_attr_new_device.attr,
+	&bus_attr_del_device.attr,
+	NULL
+};
+ATTRIBUTE_GROUPS(vfio_user_bus);
+
+static const struct bus_type vfio_user_bus = {
+	.name = VFIO_USER_DRV_NAME,
+	.bus_groups = vfio_user_bus_groups,
+	.probe = vfio_user_bus_probe,
+	.remove = vfio_user_bus_remove,
+};
+
+/* vfio core pins this driver's owner while a device file is open. */
+static struct device_driver vfio_user_driver = {
+	.name = VFIO_USER_DRV_NAME,
+	.bus = &vfio_user_bus,
+	.owner = THIS_MODULE,
+};
+
+static int __init vfio_user_init(void)
+{
+	int ret;
+
+	ret = bus_register(&vfio_user_bus);
+	if (ret)
+		return ret;
+	ret = driver_register(&vfio_user_driver);
+	if (ret) {
+		bus_unregister(&vfio_user_bus);
+		return ret;
+	}
+	vfio_user_debugfs_init();
+
+	mutex_lock(&vfio_user_bus_state.lock);
+	vfio_user_bus_state.enabled = true;
+	mutex_unlock(&vfio_user_bus_state.lock);
+	return 0;
+}
+
+/*
+ * Every device goes, as if del_device had been written for each.  An open
+ * device file holds a module reference, so no VMM is attached here.
+ */
+static void __exit vfio_user_exit(void)
+{
+	struct vfio_user_bus_state *bs = &vfio_user_bus_state;
+	struct vfio_user_dev *udev, *tmp;
+	LIST_HEAD(doomed);
+
+	mutex_lock(&bs->lock);
+	bs->enabled = false;
+	list_splice_init(&bs->devices, &doomed);
+	mutex_unlock(&bs->lock);
+
+	list_for_each_entry_safe(udev, tmp, &doomed, list) {
+		list_del(&udev->list);
+		vfio_user_dev_destroy(udev);
+	}
+
+	vfio_user_debugfs_exit();
+	driver_unregister(&vfio_user_driver);
+	bus_unregister(&vfio_user_bus);
+	ida_destroy(&bs->ids);
+}
+
+module_init(vfio_user_init);
+module_exit(vfio_user_exit);
+
+MODULE_LICENSE("GPL");
+MODULE_AUTHOR("The vfio_user developers");
+MODULE_DESCRIPTION("vfio-user client: remote vfio-user devices as VFIO devices");
+MODULE_SOFTDEP("pre: vfio");

@@ -1,0 +1,946 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * vfio_user transport: the AF_UNIX socket, the receive worker, the send
+ * path and the table of requests waiting for their replies.
+ *
+ * The socket callbacks only queue work.  The receive worker reads frames
+ * without blocking (MSG_DONTWAIT), in two phases: the 16-byte header, then
+ * the payload, straight into the buffer of the request it answers.  Every
+ * header field is checked before the payload is read.  Anything the server
+ * gets wrong breaks the connection: every waiter fails at once and every
+ * later request fails without touching the socket.
+ *
+ * Ownership of a pending request (struct vfio_user_msg): it sits in
+ * conn->pending, keyed by message id, holding a reference for the table.
+ * Whoever erases it from the table (the receive worker when its reply
+ * arrives, the breaker failing everything, the waiter on timeout) owns that
+ * reference and completes it.  The waiter holds its own reference and only
+ * returns after completion, unless it is killed before the reply started to
+ * arrive: then the request is marked abandoned and the worker drops its
+ * reply when it comes, so a killed caller never breaks the connection.
+ */
+
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
+#include <linux/fs.h>
+#include <linux/namei.h>
+#include <linux/net.h>
+#include <linux/sched/signal.h>
+#include <linux/slab.h>
+#include <linux/un.h>
+#include <net/sock.h>
+
+#include "vfio_user_priv.h"
+
+#define CREATE_TRACE_POINTS
+#include "trace.h"
+
+/* Frames the receive worker handles before it yields its CPU. */
+#define VFIO_USER_RX_BUDGET	256
+
+/**
+ * struct vfio_user_msg - a request waiting for its reply
+ * @ref: one for the waiter, one for the pending table
+ * @done: completed once the reply has been received or the request failed
+ * @id: message id on the wire
+ * @cmd: command of the request; the reply must echo it
+ * @reply: where the reply payload goes; NULL once abandoned
+ * @reply_cap: capacity of @reply
+ * @reply_len: reply payload received
+ * @reply_flags: flags of the reply header
+ * @reply_error: error field of the reply header
+ * @status: 0 when a reply arrived, else -errno
+ * @abandoned: the waiter was killed; drop the reply (under the xa_lock)
+ * @sent: when the request was sent, for the round-trip statistics
+ */
+struct vfio_user_msg {
+	refcount_t ref;
+	struct completion done;
+	u16 id;
+	u16 cmd;
+	void *reply;
+	size_t reply_cap;
+	size_t reply_len;
+	u32 reply_flags;
+	u32 reply_error;
+	int status;
+	bool abandoned;
+	ktime_t sent;
+};
+
+/**
+ * struct vfio_user_server_req - a request the server sent us
+ * @list: entry in conn->reqs
+ * @hdr: its header
+ * @len: payload length
+ * @payload: @len bytes
+ */
+struct vfio_user_server_req {
+	struct list_head list;
+	struct vfio_user_header hdr;
+	size_t len;
+	u8 payload[];
+};
+
+static void vfio_user_msg_put(struct vfio_user_msg *msg)
+{
+	if (refcount_dec_and_test(&msg->ref))
+		kfree(msg);
+}
+
+/* Called by whoever took @msg out of the pending table. */
+static void vfio_user_msg_complete(struct vfio_user_msg *msg, int status)
+{
+	msg->status = status;
+	complete(&msg->done);
+	vfio_user_msg_put(msg);
+}
+
+static const char *const vfio_user_state_names[] = {
+	[VFIO_USER_CONN_CONNECTED] = "connected",
+	[VFIO_USER_CONN_BROKEN] = "broken",
+	[VFIO_USER_CONN_CLOSED] = "closed",
+};
+
+/**
+ * vfio_user_conn_state_name() - the connection state as sysfs shows it
+ * @conn: the connection
+ *
+ * Return: "connected", "broken" or "closed".
+ */
+const char *vfio_user_conn_state_name(struct vfio_user_conn *conn)
+{
+	return vfio_user_state_names[READ_ONCE(conn->state)];
+}
+
+/**
+ * vfio_user_conn_reason() - why the connection broke
+ * @conn: the connection
+ * @buf: where to copy the reason
+ * @size: size of @buf
+ *
+ * Return: length of the reason copied, 0 while the connection is healthy.
+ */
+size_t vfio_user_conn_reason(struct vfio_user_conn *conn, char *buf,
+			     size_t size)
+{
+	ssize_t len;
+
+	spin_lock(&conn->lock);
+	len = strscpy(buf, conn->reason, size);
+	spin_unlock(&conn->lock);
+	return len < 0 ? size - 1 : len;
+}
+
+/**
+ * vfio_user_conn_usable() - may requests be sent?
+ * @conn: the connection
+ *
+ * Return: true while the connection is neither broken nor closed.
+ */
+bool vfio_user_conn_usable(struct vfio_user_conn *conn)
+{
+	return READ_ONCE(conn->state) == VFIO_USER_CONN_CONNECTED;
+}
+
+/* Fail every request still waiting in the table. */
+static void vfio_user_fail_pending(struct vfio_user_conn *conn)
+{
+	struct vfio_user_msg *msg;
+	unsigned long id;
+
+	xa_for_each(&conn->pending, id, msg) {
+		if (xa_cmpxchg(&conn->pending, id, msg, NULL, 0) == msg)
+			vfio_user_msg_complete(msg, -EIO);
+	}
+}
+
+/**
+ * vfio_user_conn_break() - mark the connection broken and fail everything
+ * @conn: the connection
+ * @fmt: printf format of the reason, shown in dmesg and sysfs
+ *
+ * Only the first reason is kept.  Safe from any process context, the
+ * receive worker included; never called from the socket callbacks.
+ */
+void vfio_user_conn_break(struct vfio_user_conn *conn, const char *fmt, ...)
+{
+	va_list args;
+
+	spin_lock(&conn->lock);
+	if (conn->state != VFIO_USER_CONN_CONNECTED) {
+		spin_unlock(&conn->lock);
+		return;
+	}
+	WRITE_ONCE(conn->state, VFIO_USER_CONN_BROKEN);
+	va_start(args, fmt);
+	vsnprintf(conn->reason, sizeof(conn->reason), fmt, args);
+	va_end(args);
+	spin_unlock(&conn->lock);
+
+	pr_err("%s: connection broken: %s\n", conn->name, conn->reason);
+	atomic64_inc(&conn->stats.errors);
+
+	/* Wakes a sender blocked on a full socket and ends the stream. */
+	kernel_sock_shutdown(conn->sock, SHUT_RDWR);
+	vfio_user_fail_pending(conn);
+	/* The worker drops a half-received frame and its waiter. */
+	queue_work(conn->wq, &conn->rx_work);
+	if (conn->broken_notify)
+		conn->broken_notify(conn->owner);
+}
+
+static void vfio_user_stats_sent(struct vfio_user_conn *conn, size_t bytes)
+{
+	atomic64_inc(&conn->stats.msgs_sent);
+	atomic64_add(bytes, &conn->stats.bytes_sent);
+}
+
+/*
+ * Send one whole frame.  A frame that was cut short leaves the stream out
+ * of step, so it breaks the connection; one that was not started at all
+ * (a signal before the first byte) does not.
+ */
+static int vfio_user_send_frame(struct vfio_user_conn *conn,
+				struct vfio_user_header *hdr,
+				const void *payload, size_t len, bool killable)
+{
+	struct msghdr m = { .msg_flags = MSG_NOSIGNAL };
+	struct kvec vec[2] = {
+		{ .iov_base = hdr, .iov_len = sizeof(*hdr) },
+		{ .iov_base = (void *)payload, .iov_len = len },
+	};
+	size_t total = sizeof(*hdr) + len;
+	int ret;
+
+	if (killable) {
+		if (mutex_lock_killable(&conn->tx_lock))
+			return -EINTR;
+	} else {
+		mutex_lock(&conn->tx_lock);
+	}
+	if (!vfio_user_conn_usable(conn)) {
+		mutex_unlock(&conn->tx_lock);
+		return -EIO;
+	}
+	trace_vfio_user_send(conn->name, hdr);
+	ret = kernel_sendmsg(conn->sock, &m, vec, len ? 2 : 1, total);
+	mutex_unlock(&conn->tx_lock);
+
+	if (ret == total) {
+		vfio_user_stats_sent(conn, total);
+		return 0;
+	}
+	if (ret > 0) {
+		vfio_user_conn_break(conn, "frame cut short after %d of %zu bytes",
+				     ret, total);
+		return -EIO;
+	}
+	if (ret == -EINTR || ret == -ERESTARTSYS)
+		return -EINTR;
+	if (ret == -EAGAIN)
+		vfio_user_conn_break(conn, "server stopped reading: send timed out");
+	else
+		vfio_user_conn_break(conn, "send failed with error %d", ret);
+	return -EIO;
+}
+
+static void vfio_user_note_rtt(struct vfio_user_conn *conn, ktime_t sent)
+{
+	s64 rtt = ktime_to_ns(ktime_sub(ktime_get(), sent));
+	s64 max = atomic64_read(&conn->stats.max_rtt_ns);
+
+	while (rtt > max) {
+		s64 old = atomic64_cmpxchg(&conn->stats.max_rtt_ns, max, rtt);
+
+		if (old == max)
+			break;
+		max = old;
+	}
+}
+
+/* Turn a reply's error field into a -errno the VMM can make sense of. */
+static int vfio_user_reply_errno(u32 error)
+{
+	if (error == 0 || error >= MAX_ERRNO)
+		return -EIO;
+	return -(int)error;
+}
+
+/*
+ * Wait for @msg's reply.  Returns 0 with the reply in place, -ETIMEDOUT,
+ * -EINTR or -EIO.  Never returns while the receive worker may still write
+ * into the caller's reply buffer.
+ */
+static int vfio_user_wait_reply(struct vfio_user_conn *conn,
+				struct vfio_user_msg *msg, bool killable)
+{
+	unsigned long timeout = msecs_to_jiffies(READ_ONCE(conn->timeout_ms));
+	long left;
+
+	if (killable)
+		left = wait_for_completion_killable_timeout(&msg->done, timeout);
+	else
+		left = wait_for_completion_timeout(&msg->done, timeout);
+	if (left > 0)
+		return msg->status;
+
+	if (left < 0) {
+		/* Killed: give the request up unless its reply is arriving. */
+		xa_lock(&conn->pending);
+		if (xa_load(&conn->pending, msg->id) == msg) {
+			msg->abandoned = true;
+			msg->reply = NULL;
+			xa_unlock(&conn->pending);
+			return -EINTR;
+		}
+		xa_unlock(&conn->pending);
+		if (wait_for_completion_timeout(&msg->done, timeout))
+			return msg->status;
+	} else if (xa_cmpxchg(&conn->pending, msg->id, msg, NULL, 0) == msg) {
+		/* Timed out and still ours: drop the table's reference. */
+		vfio_user_msg_put(msg);
+		atomic64_inc(&conn->stats.timeouts);
+		vfio_user_conn_break(conn, "no reply to command %u (id %u) within %u ms",
+				     msg->cmd, msg->id, conn->timeout_ms);
+		return -ETIMEDOUT;
+	}
+
+	/*
+	 * The worker is receiving the reply and the server stalled half-way.
+	 * Breaking the connection makes the worker give the request back.
+	 */
+	atomic64_inc(&conn->stats.timeouts);
+	vfio_user_conn_break(conn, "reply to command %u (id %u) stalled for %u ms",
+			     msg->cmd, msg->id, conn->timeout_ms);
+	wait_for_completion(&msg->done);
+	return msg->status ? -ETIMEDOUT : 0;
+}
+
+/**
+ * vfio_user_conn_call() - send a request and wait for its reply
+ * @conn: the connection
+ * @call: the request, and where its reply goes
+ *
+ * Any number of callers may have requests in flight at once; replies are
+ * matched by message id whatever order the server answers in.  The wait
+ * is bounded by the connection's timeout; a timeout breaks the connection.
+ *
+ * Return: 0 with @call->reply_len set; the server's errno for an error
+ * reply; -ETIMEDOUT, -EINTR (killed), -EBUSY (65536 requests in flight),
+ * -ENOMEM, or -EIO when the connection is or becomes broken.
+ */
+int vfio_user_conn_call(struct vfio_user_conn *conn,
+			struct vfio_user_call *call)
+{
+	struct vfio_user_header hdr = {
+		.command = call->cmd,
+		.msg_size = sizeof(hdr) + call->req_len,
+		.flags = VFIO_USER_F_TYPE_COMMAND,
+	};
+	struct vfio_user_msg *msg;
+	u32 id;
+	int ret;
+
+	call->reply_len = 0;
+	if (!vfio_user_conn_usable(conn))
+		return -EIO;
+
+	if (call->no_reply) {
+		hdr.flags |= VFIO_USER_F_NO_REPLY;
+		/* Ids may repeat; one no table entry will ever claim. */
+		hdr.msg_id = (u16)atomic_inc_return(&conn->noreply_id);
+		return vfio_user_send_frame(conn, &hdr, call->req, call->req_len,
+					    call->killable);
+	}
+
+	msg = kzalloc(sizeof(*msg), GFP_KERNEL);
+	if (!msg)
+		return -ENOMEM;
+	refcount_set(&msg->ref, 2);
+	init_completion(&msg->done);
+	msg->cmd = call->cmd;
+	msg->reply = call->reply;
+	msg->reply_cap = call->reply_cap;
+
+	ret = xa_alloc_cyclic(&conn->pending, &id, msg, XA_LIMIT(0, U16_MAX),
+			      &conn->next_id, GFP_KERNEL);
+	if (ret < 0) {
+		kfree(msg);
+		return ret == -EBUSY ? -EBUSY : -ENOMEM;
+	}
+	msg->id = id;
+	hdr.msg_id = id;
+	msg->sent = ktime_get();
+
+	ret = vfio_user_send_frame(conn, &hdr, call->req, call->req_len,
+				   call->killable);
+	if (ret) {
+		/* Not sent, or the breaker failed it already: either way done. */
+		if (xa_cmpxchg(&conn->pending, id, msg, NULL, 0) == msg)
+			vfio_user_msg_put(msg);
+		else
+			wait_for_completion(&msg->done);
+		goto out;
+	}
+
+	ret = vfio_user_wait_reply(conn, msg, call->killable);
+	if (ret)
+		goto out;
+	vfio_user_note_rtt(conn, msg->sent);
+	if (msg->reply_flags & VFIO_USER_F_ERROR) {
+		atomic64_inc(&conn->stats.errors);
+		ret = vfio_user_reply_errno(msg->reply_error);
+		goto out;
+	}
+	call->reply_len = msg->reply_len;
+out:
+	vfio_user_msg_put(msg);
+	return ret;
+}
+
+/*
+ * Receive up to @len bytes without blocking.  Returns the count, 0 when
+ * nothing is queued, or -EIO after breaking the connection (server closed,
+ * fds attached, socket error).
+ */
+static int vfio_user_recv(struct vfio_user_conn *conn, void *buf, size_t len)
+{
+	struct msghdr m = { .msg_flags = 0 };
+	struct kvec vec = { .iov_base = buf, .iov_len = len };
+	int ret;
+
+	/*
+	 * msg_control stays NULL: the kernel cannot take fds from a kernel
+	 * recvmsg, and with no control buffer the socket layer drops any the
+	 * server attached and reports MSG_CTRUNC.
+	 */
+	ret = kernel_recvmsg(conn->sock, &m, &vec, 1, len, MSG_DONTWAIT);
+	if (ret == -EAGAIN)
+		return 0;
+	if (ret > 0 && (m.msg_flags & MSG_CTRUNC)) {
+		vfio_user_conn_break(conn,
+				     "server attached fds to a message that takes none");
+		return -EIO;
+	}
+	if (ret > 0) {
+		atomic64_add(ret, &conn->stats.bytes_received);
+		return ret;
+	}
+	if (ret == 0)
+		vfio_user_conn_break(conn, "server closed the connection");
+	else
+		vfio_user_conn_break(conn, "receive failed with error %d", ret);
+	return -EIO;
+}
+
+static void vfio_user_rx_reset(struct vfio_user_conn *conn)
+{
+	conn->rx_hdr_len = 0;
+	conn->rx_len = 0;
+	conn->rx_off = 0;
+	conn->rx_msg = NULL;
+	conn->rx_req = NULL;
+	conn->rx_discard = false;
+}
+
+/* Give back whatever half-received frame the worker owns. */
+static void vfio_user_rx_abort(struct vfio_user_conn *conn)
+{
+	if (conn->rx_msg)
+		vfio_user_msg_complete(conn->rx_msg, -EIO);
+	kfree(conn->rx_req);
+	vfio_user_rx_reset(conn);
+}
+
+/* A reply header arrived: find its request and check it fits. */
+static int vfio_user_rx_reply(struct vfio_user_conn *conn, size_t len)
+{
+	const struct vfio_user_header *hdr = &conn->rx_hdr;
+	struct vfio_user_msg *msg;
+	bool abandoned = false;
+
+	if (hdr->flags & VFIO_USER_F_NO_REPLY) {
+		vfio_user_conn_break(conn, "reply id %u carries the no-reply flag",
+				     hdr->msg_id);
+		return -EIO;
+	}
+
+	xa_lock(&conn->pending);
+	msg = __xa_erase(&conn->pending, hdr->msg_id);
+	if (msg)
+		abandoned = msg->abandoned;
+	xa_unlock(&conn->pending);
+	if (!msg) {
+		vfio_user_conn_break(conn,
+				     "reply to id %u, which is not pending (unknown or duplicate)",
+				     hdr->msg_id);
+		return -EIO;
+	}
+	conn->rx_msg = msg;
+
+	if (hdr->command != msg->cmd) {
+		vfio_user_conn_break(conn, "reply to id %u has command %u, expected %u",
+				     hdr->msg_id, hdr->command, msg->cmd);
+		return -EIO;
+	}
+	msg->reply_flags = hdr->flags;
+	msg->reply_error = hdr->error_reply;
+	/* An error reply should be a bare header; tolerate and drop more. */
+	if ((hdr->flags & VFIO_USER_F_ERROR) || abandoned) {
+		conn->rx_discard = true;
+	} else if (len > msg->reply_cap) {
+		vfio_user_conn_break(conn,
+				     "reply to command %u is %zu bytes, more than the %zu expected",
+				     msg->cmd, len, msg->reply_cap);
+		return -EIO;
+	}
+	return 0;
+}
+
+/* A request header from the server arrived: check it, make room for it. */
+static int vfio_user_rx_server_req(struct vfio_user_conn *conn, size_t len)
+{
+	const struct vfio_user_header *hdr = &conn->rx_hdr;
+	size_t min_len = sizeof(struct vfio_user_dma_access);
+	size_t max_len = min_len;
+	struct vfio_user_server_req *req;
+
+	if (hdr->command == VFIO_USER_DMA_WRITE) {
+		max_len += VFIO_USER_OUR_MAX_DATA_XFER;
+	} else if (hdr->command != VFIO_USER_DMA_READ) {
+		vfio_user_conn_break(conn,
+				     "server sent command %u, which servers may not send",
+				     hdr->command);
+		return -EIO;
+	}
+	if (hdr->flags & VFIO_USER_F_ERROR) {
+		vfio_user_conn_break(conn, "server request id %u has the error flag",
+				     hdr->msg_id);
+		return -EIO;
+	}
+	if (len < min_len || len > max_len) {
+		vfio_user_conn_break(conn, "server request %u of %zu bytes, allowed %zu to %zu",
+				     hdr->command, len, min_len, max_len);
+		return -EIO;
+	}
+	req = kmalloc(struct_size(req, payload, len), GFP_KERNEL_ACCOUNT);
+	if (!req) {
+		vfio_user_conn_break(conn, "out of memory for a server request");
+		return -ENOMEM;
+	}
+	req->hdr = *hdr;
+	req->len = len;
+	conn->rx_req = req;
+	return 0;
+}
+
+/* The header is complete: validate every field before reading on. */
+static int vfio_user_rx_header(struct vfio_user_conn *conn)
+{
+	const struct vfio_user_header *hdr = &conn->rx_hdr;
+	size_t len;
+
+	trace_vfio_user_recv(conn->name, hdr);
+	if (hdr->msg_size < sizeof(*hdr)) {
+		vfio_user_conn_break(conn, "frame size %u is smaller than a header",
+				     hdr->msg_size);
+		return -EIO;
+	}
+	len = hdr->msg_size - sizeof(*hdr);
+	if (len > conn->max_rx_payload) {
+		vfio_user_conn_break(conn, "frame of %u bytes exceeds the limit of %zu",
+				     hdr->msg_size, conn->max_rx_payload + sizeof(*hdr));
+		return -EIO;
+	}
+	if (hdr->flags & ~VFIO_USER_F_ALL) {
+		vfio_user_conn_break(conn, "frame id %u has unknown flags 0x%x",
+				     hdr->msg_id, hdr->flags);
+		return -EIO;
+	}
+	conn->rx_len = len;
+
+	switch (hdr->flags & VFIO_USER_F_TYPE_MASK) {
+	case VFIO_USER_F_TYPE_REPLY:
+		return vfio_user_rx_reply(conn, len);
+	case VFIO_USER_F_TYPE_COMMAND:
+		return vfio_user_rx_server_req(conn, len);
+	default:
+		vfio_user_conn_break(conn, "frame id %u has unknown type %u",
+				     hdr->msg_id, hdr->flags & VFIO_USER_F_TYPE_MASK);
+		return -EIO;
+	}
+}
+
+/* The whole frame is in: hand it to its waiter or the request worker. */
+static void vfio_user_rx_done(struct vfio_user_conn *conn)
+{
+	atomic64_inc(&conn->stats.msgs_received);
+
+	if (conn->rx_msg) {
+		if (!conn->rx_discard)
+			conn->rx_msg->reply_len = conn->rx_len;
+		vfio_user_msg_complete(conn->rx_msg, 0);
+	} else if (conn->rx_req) {
+		atomic64_inc(&conn->stats.server_reqs);
+		spin_lock(&conn->lock);
+		list_add_tail(&conn->rx_req->list, &conn->reqs);
+		conn->nr_reqs++;
+		spin_unlock(&conn->lock);
+		queue_work(conn->wq, &conn->req_work);
+	}
+	vfio_user_rx_reset(conn);
+}
+
+/* Where the next payload bytes go, and how many fit there. */
+static void *vfio_user_rx_dest(struct vfio_user_conn *conn, size_t *len,
+			       u8 *scratch, size_t scratch_len)
+{
+	size_t left = conn->rx_len - conn->rx_off;
+
+	if (conn->rx_req) {
+		*len = left;
+		return conn->rx_req->payload + conn->rx_off;
+	}
+	if (conn->rx_msg && !conn->rx_discard) {
+		*len = left;
+		return conn->rx_msg->reply + conn->rx_off;
+	}
+	*len = min(left, scratch_len);
+	return scratch;
+}
+
+static bool vfio_user_reqs_full(struct vfio_user_conn *conn)
+{
+	bool full;
+
+	spin_lock(&conn->lock);
+	full = conn->nr_reqs >= VFIO_USER_MAX_SERVER_REQS;
+	spin_unlock(&conn->lock);
+	return full;
+}
+
+/*
+ * Receive what the socket holds of the current frame.  Returns 1 after
+ * progress, 0 when the socket is empty (or back-pressure holds us), and
+ * -EIO once the connection is broken.
+ */
+static int vfio_user_rx_step(struct vfio_user_conn *conn, u8 *scratch,
+			     size_t scratch_len)
+{
+	size_t len;
+	void *dst;
+	int ret;
+
+	if (conn->rx_hdr_len < sizeof(conn->rx_hdr)) {
+		/*
+		 * Back-pressure: with the server's requests piling up, stop
+		 * reading; the request worker restarts us when it catches up.
+		 */
+		if (conn->rx_hdr_len == 0 && vfio_user_reqs_full(conn))
+			return 0;
+		ret = vfio_user_recv(conn, (u8 *)&conn->rx_hdr + conn->rx_hdr_len,
+				     sizeof(conn->rx_hdr) - conn->rx_hdr_len);
+		if (ret <= 0)
+			return ret;
+		conn->rx_hdr_len += ret;
+		if (conn->rx_hdr_len < sizeof(conn->rx_hdr))
+			return 1;
+		if (vfio_user_rx_header(conn))
+			return -EIO;
+		if (conn->rx_len == 0)
+			vfio_user_rx_done(conn);
+		return 1;
+	}
+
+	dst = vfio_user_rx_dest(conn, &len, scratch, scratch_len);
+	ret = vfio_user_recv(conn, dst, len);
+	if (ret <= 0)
+		return ret;
+	conn->rx_off += ret;
+	if (conn->rx_off == conn->rx_len)
+		vfio_user_rx_done(conn);
+	return 1;
+}
+
+static void vfio_user_rx_work(struct work_struct *work)
+{
+	struct vfio_user_conn *conn = container_of(work, struct vfio_user_conn,
+						   rx_work);
+	unsigned int steps;
+	u8 scratch[256];
+	int ret;
+
+	for (steps = 0; steps < VFIO_USER_RX_BUDGET; steps++) {
+		if (!vfio_user_conn_usable(conn))
+			break;
+		ret = vfio_user_rx_step(conn, scratch, sizeof(scratch));
+		if (ret == 0)
+			return;
+		if (ret < 0)
+			break;
+	}
+	if (vfio_user_conn_usable(conn)) {
+		/* Budget spent with data still queued: let others run. */
+		queue_work(conn->wq, &conn->rx_work);
+		return;
+	}
+	vfio_user_rx_abort(conn);
+}
+
+/* Reply to a server request with an error only: no payload. */
+static void vfio_user_reply_error(struct vfio_user_conn *conn,
+				  const struct vfio_user_header *req, u32 err)
+{
+	struct vfio_user_header hdr = {
+		.msg_id = req->msg_id,
+		.command = req->command,
+		.msg_size = sizeof(hdr),
+		.flags = VFIO_USER_F_TYPE_REPLY | VFIO_USER_F_ERROR,
+		.error_reply = err,
+	};
+
+	vfio_user_send_frame(conn, &hdr, NULL, 0, false);
+}
+
+/*
+ * Serve the server's own requests, one at a time, away from the socket
+ * callbacks and from the receive worker so that replies to our requests
+ * never wait behind them.  Message-mode DMA is not wired up yet, so every
+ * DMA_READ/DMA_WRITE is refused with EOPNOTSUPP.
+ */
+static void vfio_user_req_work(struct work_struct *work)
+{
+	struct vfio_user_conn *conn = container_of(work, struct vfio_user_conn,
+						   req_work);
+	struct vfio_user_server_req *req;
+	bool was_full;
+
+	for (;;) {
+		spin_lock(&conn->lock);
+		req = list_first_entry_or_null(&conn->reqs,
+					       struct vfio_user_server_req, list);
+		if (req) {
+			list_del(&req->list);
+			was_full = conn->nr_reqs-- >= VFIO_USER_MAX_SERVER_REQS;
+		}
+		spin_unlock(&conn->lock);
+		if (!req)
+			return;
+
+		if (!(req->hdr.flags & VFIO_USER_F_NO_REPLY) &&
+		    vfio_user_conn_usable(conn))
+			vfio_user_reply_error(conn, &req->hdr, EOPNOTSUPP);
+		kfree(req);
+		if (was_full && vfio_user_conn_usable(conn))
+			queue_work(conn->wq, &conn->rx_work);
+		cond_resched();
+	}
+}
+
+/*
+ * Socket callbacks.  They run in the server's context (inside its sendmsg
+ * or close) with socket locks held: only queue the worker.
+ */
+static void vfio_user_sk_data_ready(struct sock *sk)
+{
+	struct vfio_user_conn *conn;
+
+	read_lock_bh(&sk->sk_callback_lock);
+	conn = sk->sk_user_data;
+	if (conn)
+		queue_work(conn->wq, &conn->rx_work);
+	read_unlock_bh(&sk->sk_callback_lock);
+}
+
+/* The server closed its end: the worker reads what is left, then EOF. */
+static void vfio_user_sk_state_change(struct sock *sk)
+{
+	vfio_user_sk_data_ready(sk);
+}
+
+static void vfio_user_install_callbacks(struct vfio_user_conn *conn)
+{
+	struct sock *sk = conn->sock->sk;
+
+	write_lock_bh(&sk->sk_callback_lock);
+	conn->saved_data_ready = sk->sk_data_ready;
+	conn->saved_state_change = sk->sk_state_change;
+	sk->sk_user_data = conn;
+	sk->sk_data_ready = vfio_user_sk_data_ready;
+	sk->sk_state_change = vfio_user_sk_state_change;
+	write_unlock_bh(&sk->sk_callback_lock);
+}
+
+static void vfio_user_restore_callbacks(struct vfio_user_conn *conn)
+{
+	struct sock *sk = conn->sock->sk;
+
+	write_lock_bh(&sk->sk_callback_lock);
+	sk->sk_user_data = NULL;
+	sk->sk_data_ready = conn->saved_data_ready;
+	sk->sk_state_change = conn->saved_state_change;
+	write_unlock_bh(&sk->sk_callback_lock);
+}
+
+/*
+ * Tell the writer of new_device exactly what is wrong with the path, which
+ * connect() alone would blur into ECONNREFUSED.
+ */
+static int vfio_user_check_socket_path(const char *name, const char *path)
+{
+	struct path p;
+	int ret;
+
+	ret = kern_path(path, LOOKUP_FOLLOW, &p);
+	if (ret) {
+		pr_err("%s: cannot look up socket %s: error %d\n", name, path,
+		       ret);
+		return ret;
+	}
+	if (!S_ISSOCK(d_inode(p.dentry)->i_mode)) {
+		pr_err("%s: %s is not a socket\n", name, path);
+		ret = -ENOTSOCK;
+	}
+	path_put(&p);
+	return ret;
+}
+
+/**
+ * vfio_user_conn_connect() - connect to a server and start receiving
+ * @conn: a zeroed connection with @name, @timeout_ms and the notify hook set
+ * @path: absolute path of the server's socket
+ *
+ * Runs in the context of the process that wrote new_device: the path is
+ * resolved in its mount namespace, the socket belongs to its network
+ * namespace, and its credentials meet the socket file's permissions and the
+ * LSM.  Never blocks on a server that does not accept.
+ *
+ * Return: 0, or -errno with one dmesg line that says what was wrong.
+ */
+int vfio_user_conn_connect(struct vfio_user_conn *conn, const char *path)
+{
+	struct sockaddr_un addr = { .sun_family = AF_UNIX };
+	size_t len = strlen(path);
+	long timeo;
+	int ret;
+
+	mutex_init(&conn->tx_lock);
+	spin_lock_init(&conn->lock);
+	xa_init_flags(&conn->pending, XA_FLAGS_ALLOC);
+	INIT_LIST_HEAD(&conn->reqs);
+	INIT_WORK(&conn->rx_work, vfio_user_rx_work);
+	INIT_WORK(&conn->req_work, vfio_user_req_work);
+	conn->max_rx_payload = VFIO_USER_MAX_CTRL_PAYLOAD;
+	/* Fresh connections start broken until the socket is connected. */
+	conn->state = VFIO_USER_CONN_CLOSED;
+
+	if (len >= sizeof(addr.sun_path))
+		return -ENAMETOOLONG;
+	memcpy(addr.sun_path, path, len + 1);
+
+	ret = vfio_user_check_socket_path(conn->name, path);
+	if (ret)
+		return ret;
+
+	conn->wq = alloc_workqueue("%s", WQ_UNBOUND, 0, conn->name);
+	if (!conn->wq)
+		return -ENOMEM;
+
+	ret = sock_create(AF_UNIX, SOCK_STREAM, 0, &conn->sock);
+	if (ret) {
+		pr_err("%s: cannot create a socket: error %d\n", conn->name, ret);
+		goto err_wq;
+	}
+	timeo = msecs_to_jiffies(conn->timeout_ms);
+	conn->sock->sk->sk_sndtimeo = timeo;
+	conn->sock->sk->sk_rcvtimeo = timeo;
+
+	/* O_NONBLOCK: a full listen backlog fails at once with -EAGAIN. */
+	ret = kernel_connect(conn->sock, (struct sockaddr *)&addr,
+			     offsetof(struct sockaddr_un, sun_path) + len + 1,
+			     O_NONBLOCK);
+	if (ret) {
+		if (ret == -ECONNREFUSED)
+			pr_err("%s: nobody is listening on %s\n", conn->name, path);
+		else if (ret == -EAGAIN)
+			pr_err("%s: server on %s is not accepting connections (backlog full)\n",
+			       conn->name, path);
+		else
+			pr_err("%s: cannot connect to %s: error %d\n", conn->name,
+			       path, ret);
+		goto err_sock;
+	}
+
+	conn->state = VFIO_USER_CONN_CONNECTED;
+	vfio_user_install_callbacks(conn);
+	/* Anything the server sent before the callbacks were in place. */
+	queue_work(conn->wq, &conn->rx_work);
+	return 0;
+
+err_sock:
+	sock_release(conn->sock);
+	conn->sock = NULL;
+err_wq:
+	destroy_workqueue(conn->wq);
+	conn->wq = NULL;
+	return ret;
+}
+
+/**
+ * vfio_user_conn_destroy() - tear a connection down
+ * @conn: a connection set up by vfio_user_conn_connect(), or one whose
+ *	connect failed
+ *
+ * The caller guarantees nobody is inside vfio_user_conn_call() and nobody
+ * will call it again.  Returns with no work queued, nothing pending and the
+ * socket released.
+ */
+void vfio_user_conn_destroy(struct vfio_user_conn *conn)
+{
+	struct vfio_user_server_req *req, *tmp;
+
+	if (!conn->sock)
+		return;
+
+	spin_lock(&conn->lock);
+	WRITE_ONCE(conn->state, VFIO_USER_CONN_CLOSED);
+	spin_unlock(&conn->lock);
+
+	kernel_sock_shutdown(conn->sock, SHUT_RDWR);
+	vfio_user_restore_callbacks(conn);
+	/* No callback can queue work any more; the workers see CLOSED. */
+	cancel_work_sync(&conn->rx_work);
+	cancel_work_sync(&conn->req_work);
+	/* req_work may have queued rx_work once more before it stopped. */
+	cancel_work_sync(&conn->rx_work);
+	vfio_user_rx_abort(conn);
+	vfio_user_fail_pending(conn);
+	list_for_each_entry_safe(req, tmp, &conn->reqs, list)
+		kfree(req);
+	INIT_LIST_HEAD(&conn->reqs);
+	conn->nr_reqs = 0;
+
+	sock_release(conn->sock);
+	conn->sock = NULL;
+	destroy_workqueue(conn->wq);
+	conn->wq = NULL;
+	xa_destroy(&conn->pending);
+}
+
+/**
+ * vfio_user_conn_set_timeout() - change the bound on every wait
+ * @conn: the connection
+ * @timeout_ms: new timeout, already range-checked
+ */
+void vfio_user_conn_set_timeout(struct vfio_user_conn *conn,
+				unsigned int timeout_ms)
+{
+	long timeo = msecs_to_jiffies(timeout_ms);
+
+	WRITE_ONCE(conn->timeout_ms, timeout_ms);
+	if (conn->sock) {
+		WRITE_ONCE(conn->sock->sk->sk_sndtimeo, timeo);
+		WRITE_ONCE(conn->sock->sk->sk_rcvtimeo, timeo);
+	}
+}

@@ -1,0 +1,283 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * vfio_user - internal interfaces shared by the driver's source files.
+ *
+ * Object model and lifetime (see Documentation/vfio-user/design.rst):
+ *
+ *   struct vfio_user_dev   one per bound server; a device on the vfio-user
+ *                          bus (vfio-userN), owns the connection.
+ *   struct vfio_user_conn  the socket, its receive worker, the table of
+ *                          requests waiting for replies.
+ *   struct vfio_user_vdev  the emulated-IOMMU vfio_device registered by the
+ *                          bus driver's probe; its parent is vfio_user_dev.
+ *
+ * Teardown order (del_device, module exit):
+ *   1. the device leaves the bus list (no new lookups by name);
+ *   2. device_unregister() -> driver remove -> vfio_unregister_group_dev(),
+ *      which waits for the VMM to close the device (REQ interrupt asks it);
+ *   3. vfio_user_conn_destroy(): mark closed, shut the socket down, restore
+ *      the socket callbacks, stop the workers, fail everything pending,
+ *      release the socket, destroy the workqueue;
+ *   4. the last put_device() frees vfio_user_dev.
+ */
+#ifndef VFIO_USER_PRIV_H
+#define VFIO_USER_PRIV_H
+
+#include <linux/completion.h>
+#include <linux/debugfs.h>
+#include <linux/device.h>
+#include <linux/kref.h>
+#include <linux/list.h>
+#include <linux/mutex.h>
+#include <linux/spinlock.h>
+#include <linux/types.h>
+#include <linux/un.h>
+#include <linux/vfio.h>
+#include <linux/workqueue.h>
+#include <linux/xarray.h>
+#include <linux/vfio_user.h>
+
+#define VFIO_USER_DRV_NAME		"vfio-user"
+
+/* Per-device request timeout: default like QEMU's client, and its bounds. */
+#define VFIO_USER_DEFAULT_TIMEOUT_MS	5000
+#define VFIO_USER_MIN_TIMEOUT_MS	10
+#define VFIO_USER_MAX_TIMEOUT_MS	600000
+
+/*
+ * Largest data transfer the driver ever accepts, whatever the server says:
+ * the same cap as QEMU's client.  What we offer in VERSION is the default.
+ */
+#define VFIO_USER_MAX_DATA_XFER_CAP	(64U * 1024 * 1024)
+#define VFIO_USER_OUR_MAX_DATA_XFER	VFIO_USER_DEFAULT_MAX_DATA_XFER
+/* Largest payload that is not a data transfer (VERSION JSON, region info). */
+#define VFIO_USER_MAX_CTRL_PAYLOAD	(64U * 1024)
+/* Most file descriptors we accept from the server in one message. */
+#define VFIO_USER_OUR_MAX_MSG_FDS	8
+/* Server-to-client requests queued before the receive worker stops reading. */
+#define VFIO_USER_MAX_SERVER_REQS	16
+/* Defensive bounds on what DEVICE_GET_INFO may claim (as QEMU's client). */
+#define VFIO_USER_MAX_REGIONS		100
+#define VFIO_USER_MAX_IRQS		50
+
+/**
+ * enum vfio_user_conn_state - life of a connection
+ * @VFIO_USER_CONN_CONNECTED: requests may be sent
+ * @VFIO_USER_CONN_BROKEN: a protocol error, timeout or server exit was seen;
+ *	every pending and later request fails, the device stays until deleted
+ * @VFIO_USER_CONN_CLOSED: being torn down by the driver
+ */
+enum vfio_user_conn_state {
+	VFIO_USER_CONN_CONNECTED,
+	VFIO_USER_CONN_BROKEN,
+	VFIO_USER_CONN_CLOSED,
+};
+
+/**
+ * struct vfio_user_caps - capabilities negotiated in VERSION
+ * @major: protocol major version (always 0)
+ * @minor: protocol minor version the server accepted
+ * @max_msg_fds: most fds the server takes in one message
+ * @max_data_xfer_size: largest data count the server takes in one message
+ * @pgsizes: DMA page sizes the server supports
+ * @max_dma_maps: most DMA regions the server takes
+ * @migration: the server listed a migration capability
+ * @twin_socket: the server offered a second socket (never, we don't ask)
+ * @write_multiple: the server takes REGION_WRITE_MULTI
+ */
+struct vfio_user_caps {
+	u16 major;
+	u16 minor;
+	u32 max_msg_fds;
+	u32 max_data_xfer_size;
+	u64 pgsizes;
+	u32 max_dma_maps;
+	bool migration;
+	bool twin_socket;
+	bool write_multiple;
+};
+
+/**
+ * struct vfio_user_stats - counters shown in debugfs
+ * @msgs_sent: frames sent (commands and replies to the server)
+ * @msgs_received: frames received
+ * @bytes_sent: bytes sent, headers included
+ * @bytes_received: bytes received, headers included
+ * @errors: error replies and failed sends seen
+ * @timeouts: requests that timed out
+ * @server_reqs: requests the server sent us
+ * @max_rtt_ns: worst round-trip time of a request
+ *
+ * Updated with the plain atomic64 helpers; no lock.
+ */
+struct vfio_user_stats {
+	atomic64_t msgs_sent;
+	atomic64_t msgs_received;
+	atomic64_t bytes_sent;
+	atomic64_t bytes_received;
+	atomic64_t errors;
+	atomic64_t timeouts;
+	atomic64_t server_reqs;
+	atomic64_t max_rtt_ns;
+};
+
+struct vfio_user_msg;
+struct vfio_user_server_req;
+
+/**
+ * struct vfio_user_conn - one vfio-user connection
+ * @sock: the connected AF_UNIX stream socket
+ * @wq: this connection's unbound workqueue (receive and server requests)
+ * @rx_work: drains the socket; queued from the socket callbacks
+ * @req_work: serves the server's own requests, never from the callbacks
+ * @tx_lock: held across a whole frame so frames never interleave
+ * @lock: protects @state, @reason, @pending ids, @reqs, @nr_reqs
+ * @state: enum vfio_user_conn_state
+ * @reason: why the connection broke, for sysfs and dmesg
+ * @pending: msg_id -> struct vfio_user_msg waiting for its reply
+ * @next_id: cyclic id allocator hint for @pending
+ * @noreply_id: ids of requests sent without wanting a reply
+ * @reqs: server requests received and not yet served
+ * @nr_reqs: length of @reqs, bounded by VFIO_USER_MAX_SERVER_REQS
+ * @rx_hdr: header of the frame being received
+ * @rx_hdr_len: bytes of @rx_hdr received so far
+ * @rx_len: payload bytes of the current frame still to receive
+ * @rx_off: payload bytes of the current frame received
+ * @rx_msg: the request whose reply is being received, owned by rx_work
+ * @rx_req: the server request being received, owned by rx_work
+ * @rx_discard: payload of the current frame is read and dropped
+ * @max_rx_payload: largest payload accepted before the frame is read
+ * @timeout_ms: bound on every wait for the server
+ * @caps: what VERSION negotiated
+ * @stats: counters
+ * @saved_data_ready: the socket's callback before we installed ours
+ * @saved_state_change: likewise
+ * @broken_notify: called once, without locks, when the connection breaks
+ * @owner: opaque pointer for @broken_notify
+ * @name: device name, for messages
+ *
+ * Locking: @lock is a spinlock taken from the socket callbacks' work items
+ * and from callers; nothing sleeps under it.  @tx_lock is a mutex and may
+ * be held while the socket send blocks (bounded by the socket's send
+ * timeout).  @tx_lock nests outside @lock.  The rx_* fields are owned by
+ * @rx_work (and by the teardown once @rx_work can no longer run).
+ */
+struct vfio_user_conn {
+	struct socket *sock;
+	struct workqueue_struct *wq;
+	struct work_struct rx_work;
+	struct work_struct req_work;
+	/* serialises whole frames on the socket */
+	struct mutex tx_lock;
+	/* protects state, reason, reqs and nr_reqs */
+	spinlock_t lock;
+	enum vfio_user_conn_state state;
+	char reason[96];
+	struct xarray pending;
+	u32 next_id;
+	atomic_t noreply_id;
+	struct list_head reqs;
+	unsigned int nr_reqs;
+
+	struct vfio_user_header rx_hdr;
+	size_t rx_hdr_len;
+	size_t rx_len;
+	size_t rx_off;
+	struct vfio_user_msg *rx_msg;
+	struct vfio_user_server_req *rx_req;
+	bool rx_discard;
+	size_t max_rx_payload;
+
+	unsigned int timeout_ms;
+	struct vfio_user_caps caps;
+	struct vfio_user_stats stats;
+
+	void (*saved_data_ready)(struct sock *sk);
+	void (*saved_state_change)(struct sock *sk);
+	void (*broken_notify)(void *owner);
+	void *owner;
+	const char *name;
+};
+
+/**
+ * struct vfio_user_dev - a bound vfio-user server, a device on our bus
+ * @dev: the bus device, named vfio-userN; parent of the vfio_device
+ * @list: entry in the bus's device list
+ * @id: N in vfio-userN
+ * @socket_path: the path written to new_device
+ * @conn: the connection
+ * @info: DEVICE_GET_INFO reply, validated
+ * @vdev: the vfio_device registered by probe, NULL when not registered
+ * @debugfs: this device's debugfs directory
+ */
+struct vfio_user_dev {
+	struct device dev;
+	struct list_head list;
+	int id;
+	char socket_path[UNIX_PATH_MAX];
+	struct vfio_user_conn conn;
+	struct vfio_user_device_info info;
+	struct vfio_user_vdev *vdev;
+	struct dentry *debugfs;
+};
+
+static inline struct vfio_user_dev *to_vfio_user_dev(struct device *dev)
+{
+	return container_of(dev, struct vfio_user_dev, dev);
+}
+
+/**
+ * struct vfio_user_call - one request and where its reply goes
+ * @cmd: command to send
+ * @req: request payload (without header)
+ * @req_len: its length
+ * @reply: buffer for the reply payload, may be NULL when @reply_cap is 0
+ * @reply_cap: capacity of @reply; a longer reply breaks the connection
+ * @reply_len: set to the reply payload length on success
+ * @no_reply: send with VFIO_USER_F_NO_REPLY and do not wait
+ * @killable: a fatal signal ends the wait (not during close paths)
+ */
+struct vfio_user_call {
+	u16 cmd;
+	const void *req;
+	size_t req_len;
+	void *reply;
+	size_t reply_cap;
+	size_t reply_len;
+	bool no_reply;
+	bool killable;
+};
+
+/* transport.c */
+int vfio_user_conn_connect(struct vfio_user_conn *conn, const char *path);
+void vfio_user_conn_destroy(struct vfio_user_conn *conn);
+void vfio_user_conn_set_timeout(struct vfio_user_conn *conn,
+				unsigned int timeout_ms);
+int vfio_user_conn_call(struct vfio_user_conn *conn,
+			struct vfio_user_call *call);
+void vfio_user_conn_break(struct vfio_user_conn *conn, const char *fmt, ...)
+	__printf(2, 3);
+bool vfio_user_conn_usable(struct vfio_user_conn *conn);
+const char *vfio_user_conn_state_name(struct vfio_user_conn *conn);
+size_t vfio_user_conn_reason(struct vfio_user_conn *conn, char *buf,
+			     size_t size);
+
+/* version.c */
+int vfio_user_negotiate(struct vfio_user_conn *conn);
+int vfio_user_parse_caps(const char *json, size_t len,
+			 struct vfio_user_caps *caps);
+int vfio_user_get_device_info(struct vfio_user_conn *conn,
+			      struct vfio_user_device_info *info);
+
+/* device.c */
+int vfio_user_vdev_register(struct vfio_user_dev *udev);
+void vfio_user_vdev_unregister(struct vfio_user_dev *udev);
+void vfio_user_vdev_conn_broken(struct vfio_user_dev *udev);
+
+/* debugfs.c */
+void vfio_user_debugfs_init(void);
+void vfio_user_debugfs_exit(void);
+void vfio_user_debugfs_add(struct vfio_user_dev *udev);
+void vfio_user_debugfs_remove(struct vfio_user_dev *udev);
+
+#endif /* VFIO_USER_PRIV_H */
