@@ -1,0 +1,172 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# run_tests.sh - run the vfio-user selftests.  Runs INSIDE the test VM, as
+# root, from the repository root; the host invokes it as
+#
+#   tools/testing/selftests/vfio-user/vm/vm-run.sh -- \
+#       tools/testing/selftests/vfio-user/run_tests.sh RESULTS_DIR [TEST...]
+#
+# (vm/check.sh does exactly that and turns the results into TAP.)
+#
+# Steps:
+#   1. modprobe vfio, modprobe vfio_iommu_type1,
+#      insmod drivers/vfio/user/vfio_user.ko ($VFIO_USER_KO overrides the path);
+#      a failure is recorded and the tests still run (they then fail or skip).
+#   2. run each TEST with "timeout $TEST_TIMEOUT" (default 300 s), cwd = repo
+#      root, env VFIO_USER_REPO=<repo root>, stdout+stderr -> RESULTS_DIR/<name>.tap
+#   3. rmmod vfio_user (only if step 1 loaded it; a failure is recorded),
+#      save dmesg to RESULTS_DIR/dmesg.txt.
+#
+# Which tests: TEST arguments, each a name (looked up as build/NAME, then
+# NAME, under tools/testing/selftests/vfio-user/) or a path (relative to the
+# repo root, or absolute).  Without arguments: every executable
+# tools/testing/selftests/vfio-user/build/*_test, then the scripts listed in
+# tools/testing/selftests/vfio-user/TEST_PROGS if that file exists (one path
+# per line relative to tools/testing/selftests/vfio-user/; blank lines and
+# #-comments ignored).
+#
+# RESULTS_DIR (relative paths are taken from the repo root) gets, after
+# being cleared:
+#   <name>.tap   the test's output (kselftest_harness TAP)
+#   <name>.rc    its exit status (124 = killed by the per-test timeout)
+#   tests        the test names, one per line, in the order they ran
+#   rig.tap      "ok/not ok N <step>" for the module load/unload steps
+#   dmesg.txt    guest dmesg after everything
+#   done         written last: the run completed
+#
+# Exit status: 0 if every step and test passed (exit 0, or 4 = kselftest
+# "all skipped"), 1 otherwise.
+set -euo pipefail
+
+if [ $# -lt 1 ] || [ "${1:0:1}" = - ]; then
+	sed -n '3,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d' | sed 's/^# \{0,1\}//' >&2
+	exit 2
+fi
+
+results=$1
+shift
+selftest_dir=tools/testing/selftests/vfio-user
+script_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)
+repo=$(cd "$script_dir/../../../.." && pwd -P)
+cd "$repo"
+export VFIO_USER_REPO=$repo
+ko=${VFIO_USER_KO:-drivers/vfio/user/vfio_user.ko}
+per_test_timeout=${TEST_TIMEOUT:-300}
+
+if [ "$(id -u)" != 0 ]; then
+	echo "run_tests.sh: must run as root (it is meant to run inside the test VM)" >&2
+	exit 2
+fi
+if [ "${VFIO_USER_VM:-}" != 1 ]; then
+	echo "run_tests.sh: warning: not inside the vm-run.sh VM; loading modules into THIS kernel" >&2
+fi
+
+mkdir -p "$results"
+results=$(cd "$results" && pwd -P)
+rm -f "$results"/*.tap "$results"/*.rc "$results"/tests "$results"/dmesg.txt "$results"/done
+
+failed=0
+step_n=0
+# Record one rig step as a TAP line in rig.tap (and on the console).
+step() { # step ok|fail DESCRIPTION [DETAIL...]
+	local res=$1 desc=$2
+	shift 2
+	step_n=$((step_n + 1))
+	if [ "$res" = ok ]; then
+		echo "ok $step_n $desc" | tee -a "$results/rig.tap"
+	else
+		failed=1
+		{
+			echo "not ok $step_n $desc"
+			for d in "$@"; do printf '%s\n' "$d" | sed 's/^/# /'; done
+		} | tee -a "$results/rig.tap"
+	fi
+}
+: > "$results/rig.tap"
+
+# --- 1. modules ----------------------------------------------------------------
+for m in vfio vfio_iommu_type1; do
+	if out=$(modprobe "$m" 2>&1); then
+		step ok "modprobe $m"
+	else
+		step fail "modprobe $m" "$out"
+	fi
+done
+
+loaded_ours=0
+if [ ! -f "$ko" ]; then
+	step fail "insmod $ko" "module not found: $ko (was it built? 'make' first)"
+elif out=$(insmod "$ko" 2>&1); then
+	step ok "insmod $ko"
+	loaded_ours=1
+else
+	step fail "insmod $ko" "$out" "$(dmesg | tail -n 5)"
+fi
+
+# --- 2. tests --------------------------------------------------------------------
+tests=()
+if [ $# -gt 0 ]; then
+	for t in "$@"; do
+		if [[ $t == */* ]]; then
+			tests+=("$t")
+		elif [ -e "$selftest_dir/build/$t" ]; then
+			tests+=("$selftest_dir/build/$t")
+		else
+			tests+=("$selftest_dir/$t")
+		fi
+	done
+else
+	for t in "$selftest_dir"/build/*_test; do
+		[ -f "$t" ] && [ -x "$t" ] && tests+=("$t")
+	done
+	if [ -f "$selftest_dir/TEST_PROGS" ]; then
+		while IFS= read -r line || [ -n "$line" ]; do
+			line=${line%%#*}
+			line=${line#"${line%%[![:space:]]*}"}    # trim leading blanks
+			line=${line%"${line##*[![:space:]]}"}    # trim trailing blanks
+			[ -n "$line" ] && tests+=("$selftest_dir/$line")
+		done < "$selftest_dir/TEST_PROGS"
+	fi
+fi
+
+: > "$results/tests"
+for t in "${tests[@]}"; do
+	name=$(basename "$t")
+	echo "$name" >> "$results/tests"
+	echo "# running $name"
+	if [ ! -f "$t" ] || [ ! -x "$t" ]; then
+		echo "run_tests.sh: $t: not found or not executable" > "$results/$name.tap"
+		echo 127 > "$results/$name.rc"
+		failed=1
+		continue
+	fi
+	set +e
+	# -k: a test that ignores SIGTERM still goes after 10 more seconds.
+	timeout -k 10 "$per_test_timeout" "$t" > "$results/$name.tap" 2>&1 < /dev/null
+	rc=$?
+	set -e
+	echo "$rc" > "$results/$name.rc"
+	if [ "$rc" = 124 ] || [ "$rc" = 137 ]; then
+		echo "# $name: killed after ${per_test_timeout}s (per-test timeout)" >> "$results/$name.tap"
+	fi
+	grep -E '^(not )?ok |^# Totals' "$results/$name.tap" || true
+	echo "# $name: exit status $rc"
+	case $rc in 0|4) ;; *) failed=1 ;; esac
+	if grep -qE '^not ok ' "$results/$name.tap"; then failed=1; fi
+done
+[ ${#tests[@]} -gt 0 ] || echo "# no tests found (build them first, e.g. 'make')"
+
+# --- 3. unload, dmesg ------------------------------------------------------------
+if [ "$loaded_ours" = 1 ]; then
+	mod=$(basename "$ko" .ko)
+	if out=$(rmmod "$mod" 2>&1); then
+		step ok "rmmod $mod"
+	else
+		step fail "rmmod $mod" "$out" "$(lsmod | grep -E "^$mod " || true)"
+	fi
+fi
+
+dmesg > "$results/dmesg.txt"
+: > "$results/done"
+exit "$failed"

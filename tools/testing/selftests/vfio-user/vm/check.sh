@@ -1,0 +1,225 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# check.sh - host side of "make check": boot the test VM once, run
+# run_tests.sh in it, and report everything as one TAP stream.
+#
+# Usage:
+#   check.sh [TEST...]
+#
+# TEST names/paths are passed to run_tests.sh (default: all built tests).
+# Build first; check.sh does not build anything.
+#
+# Environment (all optional):
+#   KVER          kernel to boot (default: newest 6.12.*+deb12-amd64)
+#   VM_TIMEOUT    bound on the whole VM run, seconds (vm-run.sh default 900)
+#   VM_MEM        guest memory in MB (vm-run.sh default 3072)
+#   VM_OUT        output dir (default $REPO/build/vm-out; results in VM_OUT/results)
+#   VM_VERBOSE=1  echo the guest's serial console while it runs
+#   TEST_TIMEOUT  per-test timeout inside the guest (run_tests.sh default 300)
+#   VFIO_USER_KO  module to insmod instead of drivers/vfio/user/vfio_user.ko
+#
+# Output (stdout): "TAP version 13", one ok/not ok line per test case of
+# every test binary, numbered consecutively and prefixed with the binary's
+# name ("# SKIP ..." kept; diagnostics shown for failures), then one
+# "not ok" per failed rig step (module load/unload), per guest dmesg
+# finding (WARNING:, BUG:, Oops, refcount_t, list_del corruption, general
+# protection fault, KASAN, UBSAN, kmemleak, possible circular locking,
+# INFO: task ... blocked, Call Trace) and for a VM timeout/crash, the plan
+# line, "check: wall time Ns (boot Xs, tests Ys)" and finally exactly
+#   N passed, N failed[, N skipped]
+#
+# dmesg findings: lines of one kernel report count once: a "Call Trace"
+# within 60 lines of the previous match, or any match within 5 lines of
+# the previous match, belongs to the same finding.
+#
+# Exit status: 1 if anything failed or no test ran (all-skipped counts as
+# not run), else 0.
+set -euo pipefail
+
+t_start=$(date +%s)
+script_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)
+REPO=$(git -C "$script_dir" rev-parse --show-toplevel 2>/dev/null || true)
+[ -n "$REPO" ] || REPO=$(cd "$script_dir/../../../../.." && pwd -P)
+REPO=$(cd "$REPO" && pwd -P)
+
+case ${1:-} in -h|--help) sed -n '3,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d' | sed 's/^# \{0,1\}//'; exit 0 ;; esac
+
+out=${VM_OUT:-$REPO/build/vm-out}
+mkdir -p "$out"
+out=$(cd "$out" && pwd -P)
+results=$out/results
+rm -rf "$results"
+mkdir -p "$results"
+
+vm_args=(--out "$out")
+[ "${VM_VERBOSE:-0}" = 1 ] || vm_args+=(--quiet)
+[ -z "${VM_TIMEOUT:-}" ] || vm_args+=(--timeout "$VM_TIMEOUT")
+[ -z "${VM_MEM:-}" ] || vm_args+=(--mem "$VM_MEM")
+# The guest gets a clean environment; forward the knobs run_tests.sh reads.
+cmd=(env)
+[ -z "${VFIO_USER_KO:-}" ] || cmd+=("VFIO_USER_KO=$VFIO_USER_KO")
+[ -z "${TEST_TIMEOUT:-}" ] || cmd+=("TEST_TIMEOUT=$TEST_TIMEOUT")
+cmd+=(tools/testing/selftests/vfio-user/run_tests.sh "$results" "$@")
+
+echo "TAP version 13"
+echo "# check: booting the test VM (serial console: $out/console.log)"
+set +e
+# run_tests.sh's own output goes to the console log; we report from files.
+"$script_dir/vm-run.sh" "${vm_args[@]}" -- "${cmd[@]}"
+vm_rc=$?
+set -e
+
+n=0 passed=0 failed=0 skipped=0
+
+# Parse one kselftest TAP file.  Prints renumbered TAP lines (prefixed with
+# the binary name) and, last, "@@ <n> <pass> <fail> <skip> <has_totals> <results>".
+parse_tap() { # parse_tap NAME FILE START_N
+	awk -v name="$1" -v n="$3" '
+	function flush_diag(   i, s) {
+		s = (nb > 30) ? nb - 30 : 0
+		for (i = s; i < nb; i++) print "  " buf[i]
+	}
+	{ sub(/\r$/, "") }
+	/^(not )?ok [0-9]+/ {
+		bad = ($0 ~ /^not ok/)
+		rest = $0
+		sub(/^(not )?ok [0-9]+ ?/, "", rest)
+		dir = ""
+		if (match(rest, / # [A-Za-z]+/)) dir = toupper(substr(rest, RSTART + 3, RLENGTH - 3))
+		n++; nres++
+		if (bad) { fail++; print "not ok " n " " name ": " rest; flush_diag() }
+		else if (dir == "SKIP") { skip++; print "ok " n " " name ": " rest }
+		else { pass++; print "ok " n " " name ": " rest }
+		nb = 0
+		next
+	}
+	/^# Totals:/ { totals = 1 }
+	/^TAP version|^1\.\.[0-9]+$/ { next }
+	{ buf[nb++] = ($0 ~ /^#/) ? $0 : "# " $0 }
+	END { print "@@ " n " " pass + 0 " " fail + 0 " " skip + 0 " " totals + 0 " " nres + 0 }
+	' "$2"
+}
+
+# Print one failure with optional diagnostic lines (stdin).  Must run in
+# this shell (feed it with "< <(...)", not a pipe) so the counters stick.
+report_fail() { # report_fail DESCRIPTION < diagnostics
+	n=$((n + 1)); failed=$((failed + 1))
+	echo "not ok $n $1"
+	sed 's/^/  # /'
+}
+
+# --- test binaries ---------------------------------------------------------------
+if [ -f "$results/tests" ]; then
+	while IFS= read -r name; do
+		[ -n "$name" ] || continue
+		tap=$results/$name.tap
+		rc=$(cat "$results/$name.rc" 2>/dev/null || echo none)
+		[ -f "$tap" ] || : > "$tap"
+		totals=0 nres=0
+		while IFS= read -r line; do
+			if [[ $line == "@@ "* ]]; then
+				read -r _ n p f s totals nres <<< "$line"
+				passed=$((passed + p)); failed=$((failed + f)); skipped=$((skipped + s))
+			else
+				printf '%s\n' "$line"
+			fi
+		done < <(parse_tap "$name" "$tap" "$n")
+		if [ "$rc" = none ]; then
+			report_fail "$name # did not finish (VM timed out or crashed)" < <(tail -n 20 "$tap")
+		elif [ "$rc" = 124 ] || [ "$rc" = 137 ]; then
+			report_fail "$name # killed by the per-test timeout (exit $rc)" < <(tail -n 20 "$tap")
+		elif [ "$rc" != 0 ] && [ "$totals" = 0 ]; then
+			if [ "$nres" = 0 ] && [ "$rc" = 4 ]; then
+				n=$((n + 1)); skipped=$((skipped + 1))
+				echo "ok $n $name # SKIP exit status 4 (KSFT_SKIP)"
+			else
+				report_fail "$name # exited with status $rc without a Totals line" < <(tail -n 20 "$tap")
+			fi
+		elif [ "$rc" = 0 ] && [ "$nres" = 0 ]; then
+			# A plain script test: exit status 0 is its pass.
+			n=$((n + 1)); passed=$((passed + 1))
+			echo "ok $n $name"
+		fi
+	done < "$results/tests"
+fi
+
+# --- rig steps (modprobe/insmod/rmmod) -------------------------------------------
+if [ -f "$results/rig.tap" ]; then
+	# One record per step: "ok<TAB>desc" or "fail<TAB>desc\001diag\001diag...".
+	while IFS=$'\t' read -r res rec; do
+		desc=${rec%%$'\001'*}
+		if [ "$res" = ok ]; then
+			echo "# rig: $desc: ok"
+		else
+			report_fail "rig: $desc" < <(tr '\001' '\n' <<< "$rec" | tail -n +2)
+		fi
+	done < <(awk '
+		/^(not )?ok [0-9]+ / {
+			if (rec != "") print rec
+			d = $0; sub(/^(not )?ok [0-9]+ /, "", d)
+			rec = (($0 ~ /^not/) ? "fail" : "ok") "\t" d
+			next
+		}
+		/^#/ { l = $0; sub(/^# ?/, "", l); rec = rec "\001" l }
+		END { if (rec != "") print rec }
+	' "$results/rig.tap")
+fi
+
+# --- the VM itself -------------------------------------------------------------------
+vm_status=none boot=- cmd_time=-
+if [ -f "$out/vm-status" ]; then
+	read -r -a kvs < "$out/vm-status"
+	for kv in "${kvs[@]}"; do
+		case $kv in
+		status=*) vm_status=${kv#status=} ;;
+		boot=*) boot=${kv#boot=} ;;
+		command=*) cmd_time=${kv#command=} ;;
+		esac
+	done
+fi
+case $vm_status in
+ok)
+	if [ ! -f "$results/done" ]; then
+		report_fail "run_tests.sh did not complete (exit $vm_rc)" < <(tail -n 20 "$out/console.log" 2>/dev/null)
+	fi
+	;;
+timeout) report_fail "vm: guest timed out (see $out/console.log)" < <(tail -n 20 "$out/console.log" 2>/dev/null) ;;
+panic) report_fail "vm: guest kernel panicked (see $out/console.log)" < <(grep -A 5 'Kernel panic' "$out/console.log" 2>/dev/null) ;;
+none) report_fail "vm: could not start" < <(echo "vm-run.sh exited $vm_rc before booting the guest") ;;
+*) report_fail "vm: guest did not report an exit status ($vm_status)" < <(tail -n 20 "$out/console.log" 2>/dev/null) ;;
+esac
+
+# --- guest dmesg scan ----------------------------------------------------------------
+dmesg_file=$out/dmesg.txt
+[ -f "$dmesg_file" ] || dmesg_file=$out/console.log
+if [ -f "$dmesg_file" ]; then
+	pat='WARNING:|BUG:|Oops|refcount_t|list_del corruption|general protection fault|KASAN|UBSAN|kmemleak|possible circular locking|INFO: task .* blocked|Call Trace'
+	# One record per finding: the matched lines joined by \001.
+	while IFS= read -r rec; do
+		first=${rec%%$'\001'*}
+		report_fail "dmesg: $first" < <(tr '\001' '\n' <<< "$rec")
+	done < <(awk -v pat="$pat" '
+		{ sub(/\r$/, ""); line = $0; sub(/^\[ *[0-9]+\.[0-9]+\] /, "", line) }
+		$0 ~ pat {
+			same = (last && ((line ~ /Call Trace/ && NR - last <= 60) || NR - last <= 5))
+			if (same) rec = rec "\001" line
+			else { if (rec != "") print rec; rec = line }
+			last = NR
+		}
+		END { if (rec != "") print rec }
+	' "$dmesg_file")
+else
+	echo "# check: no guest dmesg or console log to scan"
+fi
+
+echo "1..$n"
+t_end=$(date +%s)
+echo "check: wall time $((t_end - t_start))s (boot ${boot}s, tests ${cmd_time}s)"
+if [ $((passed + failed)) -eq 0 ]; then
+	echo "# check: no test ran"
+fi
+summary="$passed passed, $failed failed"
+[ "$skipped" -eq 0 ] || summary+=", $skipped skipped"
+echo "$summary"
+[ "$failed" -eq 0 ] && [ $((passed + failed)) -gt 0 ]

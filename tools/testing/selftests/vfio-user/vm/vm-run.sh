@@ -1,0 +1,288 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# vm-run.sh - run one command inside a throwaway QEMU/TCG VM booting
+# Debian's 6.12 kernel, with the host's root file system (read-only) and
+# this repository (read-write) visible at the same paths as on the host.
+#
+# Usage:
+#   vm-run.sh [--kver VER] [--timeout SECS] [--mem MB] [--out DIR]
+#             [--quiet] -- COMMAND [ARGS...]
+#
+#   --kver VER      kernel to boot (default: $KVER, else the newest
+#                   /boot/vmlinuz-6.12.*+deb12-amd64 whose modules are installed)
+#   --timeout SECS  bound on the whole run (default 900).  On expiry the
+#                   guest is killed, "vm-run: guest timed out after SECS s"
+#                   is printed and the exit status is 124.
+#   --mem MB        guest memory (default 3072; the guest runs nested QEMU)
+#   --out DIR       where console.log, dmesg.txt, guest-exit and
+#                   vm-status go (default $REPO/build/vm-out); it is shared
+#                   read-write with the guest at the same path
+#   --quiet         do not echo the serial console (it is always logged to
+#                   DIR/console.log)
+#
+# COMMAND runs as root in the guest with cwd = repository root, stdin
+# /dev/null, stdout/stderr on the serial console, and the environment
+# PATH=<standard> HOME=/tmp TMPDIR=/tmp VFIO_USER_VM=1.  The guest has proc,
+# sysfs, devtmpfs (/dev/vfio appears once vfio is loaded), devpts, tmpfs on
+# /tmp /run /dev/shm, debugfs and tracefs; modprobe works for Debian's
+# modules (host /lib/modules is visible read-only).  No network but lo.
+#
+# Exit status: COMMAND's exit status; 124 on timeout; 125 when the rig
+# itself failed (bad usage, missing kernel, guest panic, guest never
+# reported an exit status).  DIR/vm-status says which, for scripts:
+#   status=ok|timeout|panic|noexit|error  exit=N  boot=S  command=S  total=S
+#
+# The initramfs (busybox + 9p modules + guest-init.sh) is cached in
+# $REPO/build/vm/ and rebuilt when its inputs or the kernel version change.
+# Host requirements: see scripts/setup-host.sh.
+set -euo pipefail
+
+prog=vm-run
+die() { echo "$prog: error: $*" >&2; exit 125; }
+note() { echo "$prog: $*" >&2; }
+
+script_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)
+# The repo is the git top-level of this script's checkout; fall back to the
+# fixed depth (tools/testing/selftests/vfio-user/vm) when git is missing.
+REPO=$(git -C "$script_dir" rev-parse --show-toplevel 2>/dev/null || true)
+[ -n "$REPO" ] || REPO=$(cd "$script_dir/../../../../.." && pwd -P)
+REPO=$(cd "$REPO" && pwd -P)
+
+kver=${KVER:-}
+timeout_s=900
+mem=3072
+out=
+quiet=0
+
+usage() {
+	sed -n '/^# Usage:/,/^# Exit status/p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' | sed '$d' >&2
+	exit 125
+}
+
+while [ $# -gt 0 ]; do
+	case $1 in
+	--kver) [ $# -ge 2 ] || usage; kver=$2; shift 2 ;;
+	--timeout) [ $# -ge 2 ] || usage; timeout_s=$2; shift 2 ;;
+	--mem) [ $# -ge 2 ] || usage; mem=$2; shift 2 ;;
+	--out) [ $# -ge 2 ] || usage; out=$2; shift 2 ;;
+	--quiet|-q) quiet=1; shift ;;
+	-h|--help) usage ;;
+	--) shift; break ;;
+	*) note "unknown argument '$1'"; usage ;;
+	esac
+done
+[ $# -ge 1 ] || { note "no COMMAND given"; usage; }
+[[ $timeout_s =~ ^[0-9]+$ ]] && [ "$timeout_s" -gt 0 ] || die "--timeout must be a positive integer (got '$timeout_s')"
+[[ $mem =~ ^[0-9]+$ ]] || die "--mem must be an integer number of MB (got '$mem')"
+
+# --- kernel ---------------------------------------------------------------
+if [ -z "$kver" ]; then
+	kver=$(for f in /boot/vmlinuz-6.12.*+deb12-amd64; do
+		[ -e "$f" ] || continue
+		v=${f#/boot/vmlinuz-}
+		[ -d "/lib/modules/$v/kernel" ] && echo "$v"
+	done | sort -V | tail -n 1 || true)
+	[ -n "$kver" ] || die "no /boot/vmlinuz-6.12.*+deb12-amd64 with modules in /lib/modules found; run scripts/setup-host.sh"
+fi
+kernel=/boot/vmlinuz-$kver
+moddir=/lib/modules/$kver
+[ -r "$kernel" ] || die "kernel $kernel not found or not readable (run scripts/setup-host.sh, or pass --kver)"
+[ -f "$moddir/modules.dep" ] || die "$moddir/modules.dep missing: modules for $kver are not installed"
+
+for tool in qemu-system-x86_64 cpio xz timeout readelf; do
+	command -v "$tool" > /dev/null || die "'$tool' not found; run scripts/setup-host.sh"
+done
+# Only a static busybox works inside the bare initramfs (busybox-static
+# installs it as /bin/busybox).
+busybox=/bin/busybox
+[ -x "$busybox" ] || die "$busybox not found; install busybox-static (scripts/setup-host.sh)"
+if LC_ALL=C readelf -l "$busybox" 2>/dev/null | grep 'Requesting program interpreter' > /dev/null; then
+	die "$busybox is dynamically linked; install busybox-static"
+fi
+
+# --- output directory -------------------------------------------------------
+out=${out:-$REPO/build/vm-out}
+mkdir -p "$out" || die "cannot create output dir $out"
+out=$(cd "$out" && pwd -P)
+# Paths travel on the kernel command line and through 9p; keep them simple.
+for p in "$REPO" "$out"; do
+	[[ $p =~ ^/[A-Za-z0-9._/+-]*$ ]] || die "path '$p' has characters the guest command line cannot carry"
+done
+rm -f "$out"/{console.log,dmesg.txt,guest-exit,guest-started,guest-timedout,guest-init-error,guest-cmd.sh,vm-status}
+
+# --- initramfs (cached) -----------------------------------------------------
+# The 9p client needs: netfs <- 9pnet <- 9pnet_virtio, 9p.  virtio-pci and
+# virtio itself are built into Debian's kernel.  Resolve the order from
+# modules.dep (deps are listed so that loading them in reverse order works).
+want_mods="9pnet_virtio 9p"
+mod_order=()
+declare -A seen=()
+for m in $want_mods; do
+	line=$(grep -E "(^|/)$m\.ko(\.xz|\.zst|\.gz)?:" "$moddir/modules.dep") \
+		|| die "module $m not found in $moddir/modules.dep"
+	self=${line%%:*}
+	read -r -a deps <<< "${line#*:}"
+	for ((i = ${#deps[@]} - 1; i >= 0; i--)); do
+		d=${deps[i]}
+		[ -n "${seen[$d]:-}" ] || { seen[$d]=1; mod_order+=("$d"); }
+	done
+	[ -n "${seen[$self]:-}" ] || { seen[$self]=1; mod_order+=("$self"); }
+done
+
+cache_dir=$REPO/build/vm
+mkdir -p "$cache_dir"
+key=$( {
+	echo "kver=$kver"
+	printf '%s\n' "${mod_order[@]}"
+	for m in "${mod_order[@]}"; do stat -c '%n %s %Y' "$moddir/$m"; done
+	# Contents only: the same script reached by another path is the same input.
+	cat "$script_dir/guest-init.sh" "$script_dir/vm-run.sh" "$busybox" | sha256sum
+} | sha256sum | cut -c1-16)
+initrd=$cache_dir/initramfs-$kver-$key.cpio
+if [ ! -s "$initrd" ]; then
+	note "building initramfs for $kver -> ${initrd#"$REPO"/}"
+	stage=$(mktemp -d "$cache_dir/stage.XXXXXX")
+	trap 'rm -rf "$stage"' EXIT
+	mkdir -p "$stage"/{bin,dev,proc,sys,newroot,modules,run-vm}
+	cp "$busybox" "$stage/bin/busybox"
+	for a in $("$busybox" --list); do
+		[ "$a" = busybox ] || ln -s busybox "$stage/bin/$a"
+	done
+	cp "$script_dir/guest-init.sh" "$stage/init"
+	chmod 755 "$stage/init"
+	# The kernel opens /dev/console for init before devtmpfs is mounted;
+	# without the node init starts with no stdio (init re-opens it anyway).
+	mknod -m 600 "$stage/dev/console" c 5 1 2>/dev/null || true
+	# busybox insmod cannot read compressed modules: store them plain.
+	for m in "${mod_order[@]}"; do
+		base=$(basename "$m")
+		case $m in
+		*.ko.xz) xz -dc "$moddir/$m" > "$stage/modules/${base%.xz}" ;;
+		*.ko.zst) zstd -qdc "$moddir/$m" > "$stage/modules/${base%.zst}" ;;
+		*.ko.gz) gzip -dc "$moddir/$m" > "$stage/modules/${base%.gz}" ;;
+		*) cp "$moddir/$m" "$stage/modules/$base" ;;
+		esac
+		echo "${base%.ko*}.ko" >> "$stage/modules/order"
+	done
+	# Uncompressed cpio: ~3 MB, and the kernel unpacks it fastest.
+	(cd "$stage" && find . -print0 | LC_ALL=C sort -z | cpio --null -o -H newc -R 0:0 --quiet) > "$initrd.tmp.$$"
+	mv -f "$initrd.tmp.$$" "$initrd"
+	rm -rf "$stage"
+	trap - EXIT
+	# Drop stale images for this kernel.
+	for old in "$cache_dir"/initramfs-"$kver"-*.cpio; do
+		[ "$old" = "$initrd" ] || rm -f "$old"
+	done
+fi
+
+# --- the command --------------------------------------------------------------
+# A bash script in the shared output dir; %q quoting survives any argument.
+{
+	echo '#!/bin/bash'
+	printf 'cd -- %q || exit 125\n' "$REPO"
+	printf 'exec'
+	printf ' %q' "$@"
+	echo
+} > "$out/guest-cmd.sh"
+
+# Let the guest kill a hung command itself (at this guest uptime) a little
+# before our own deadline, so that its dmesg still gets saved.  The margin
+# covers QEMU start-up and the kill/dmesg/poweroff sequence.
+margin=15
+guest_limit=$((timeout_s - margin))
+[ "$guest_limit" -ge 10 ] || guest_limit=0
+
+# loglevel=5: the console shows warnings and worse (WARN/BUG/Oops) but not
+# the boot chatter; dmesg.txt always has everything.  panic=-1 together
+# with -no-reboot turns a panic into a QEMU exit instead of a hang.
+# printk.devkmsg=on lets tests write to /dev/kmsg without rate limiting.
+# watchdog_thresh/rcu stall timeout: TCG vCPUs (plus nested QEMU) on a
+# 2-core host can be starved for a while; real lockups are still reported,
+# just after 60 s instead of ~20 s, so check.sh's dmesg scan is not noisy.
+append="console=ttyS0 panic=-1 loglevel=5 printk.devkmsg=on edd=off rdinit=/init"
+append+=" watchdog_thresh=30 rcupdate.rcu_cpu_stall_timeout=60"
+append+=" vmrun_repo=$REPO vmrun_out=$out vmrun_limit=$guest_limit"
+
+if [ "$quiet" = 1 ]; then
+	serial=(-chardev "file,id=con,path=$out/console.log")
+else
+	serial=(-chardev "stdio,id=con,signal=off,logfile=$out/console.log")
+fi
+
+# qboot instead of SeaBIOS when available: it boots -kernel directly,
+# ~0.5 s faster under TCG, and prints no escape sequences on the serial line.
+bios=()
+[ -r /usr/share/qemu/qboot.rom ] && bios=(-bios /usr/share/qemu/qboot.rom)
+
+qemu=(qemu-system-x86_64
+	-accel tcg -cpu max -smp 2 -m "$mem"
+	-nographic -no-reboot -monitor none "${bios[@]}"
+	"${serial[@]}" -serial chardev:con
+	-kernel "$kernel" -initrd "$initrd" -append "$append"
+	-virtfs "local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap"
+	-virtfs "local,path=$REPO,mount_tag=repo,security_model=none,multidevs=remap"
+	-virtfs "local,path=$out,mount_tag=vmout,security_model=none,multidevs=remap"
+	-nic none
+)
+
+t0=$(date +%s.%N)
+set +e
+# stdin from /dev/null: QEMU must never put the caller's terminal into raw
+# mode or eat its input.  -k: if QEMU ignores SIGTERM, SIGKILL it.
+timeout -k 10 "$timeout_s" "${qemu[@]}" < /dev/null
+qrc=$?
+set -e
+t1=$(date +%s.%N)
+
+total=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }')
+boot=- cmd_time=-
+if [ -e "$out/guest-started" ]; then
+	ts=$(stat -c %.3Y "$out/guest-started")
+	boot=$(awk -v a="$t0" -v b="$ts" 'BEGIN { printf "%.1f", b - a }')
+	uptime=$(cat "$out/guest-started")
+	if [ -e "$out/guest-exit" ]; then
+		te=$(stat -c %.3Y "$out/guest-exit")
+		cmd_time=$(awk -v a="$ts" -v b="$te" 'BEGIN { printf "%.1f", b - a }')
+	fi
+fi
+
+status=ok
+if [ "$qrc" = 124 ] || [ "$qrc" = 137 ] || [ -e "$out/guest-timedout" ]; then
+	status=timeout
+	rc=124
+elif grep -q 'Kernel panic - not syncing' "$out/console.log" 2>/dev/null; then
+	status=panic
+	rc=125
+elif [ -s "$out/guest-exit" ]; then
+	rc=$(cat "$out/guest-exit")
+	[[ $rc =~ ^[0-9]+$ ]] || { status=noexit; rc=125; }
+else
+	status=noexit
+	rc=125
+fi
+
+echo "status=$status exit=$rc boot=$boot command=$cmd_time total=$total qemu_exit=$qrc" > "$out/vm-status"
+
+case $status in
+ok)
+	note "kernel $kver: boot-to-command ${boot}s (guest uptime ${uptime:-?}s), command ${cmd_time}s, total ${total}s, exit status $rc"
+	;;
+timeout)
+	note "guest timed out after $timeout_s s"
+	note "console log: $out/console.log"
+	[ -e "$out/dmesg.txt" ] && note "guest dmesg (collected before the kill): $out/dmesg.txt"
+	;;
+panic)
+	note "guest kernel panicked; panic message:"
+	grep -m 1 -A 3 'Kernel panic - not syncing' "$out/console.log" | sed 's/^/    /' >&2
+	note "full console log: $out/console.log"
+	;;
+noexit)
+	note "guest never reported an exit status (QEMU exit $qrc)"
+	[ -s "$out/guest-init-error" ] && note "guest init failed: $(cat "$out/guest-init-error")"
+	note "last console lines ($out/console.log):"
+	tail -n 20 "$out/console.log" 2>/dev/null | sed 's/^/    /' >&2
+	;;
+esac
+exit "$rc"
