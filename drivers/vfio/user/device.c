@@ -74,8 +74,9 @@ static int vfio_user_cache_regions(struct vfio_user_vdev *uvdev)
 
 		ret = vfio_user_conn_call(&udev->conn, &call);
 		if (ret) {
-			pr_err("%s: GET_REGION_INFO %u failed: error %d\n",
-			       dev_name(&udev->dev), i, ret);
+			if (vfio_user_conn_usable(&udev->conn))
+				pr_err("%s: GET_REGION_INFO %u refused: error %d\n",
+				       dev_name(&udev->dev), i, ret);
 			return ret;
 		}
 		if (call.reply_len < sizeof(info) || info.index != i ||
@@ -182,7 +183,7 @@ static int vfio_user_region_xfer(struct vfio_user_conn *conn, u32 index,
 {
 	struct vfio_user_region_access *msg;
 	size_t len = sizeof(*msg) + count;
-	u8 stack_buf[sizeof(*msg) + VFIO_USER_SMALL_ACCESS];
+	u8 stack_buf[sizeof(*msg) + VFIO_USER_SMALL_ACCESS] __aligned(8);
 	struct vfio_user_call call = {
 		.cmd = write ? VFIO_USER_REGION_WRITE : VFIO_USER_REGION_READ,
 		.req_len = write ? len : sizeof(*msg),
@@ -192,7 +193,7 @@ static int vfio_user_region_xfer(struct vfio_user_conn *conn, u32 index,
 	int ret;
 
 	msg = count <= VFIO_USER_SMALL_ACCESS ? (void *)stack_buf :
-		kmalloc(len, GFP_KERNEL);
+		kvmalloc(len, GFP_KERNEL);
 	if (!msg)
 		return -ENOMEM;
 	msg->offset = offset;
@@ -220,7 +221,7 @@ static int vfio_user_region_xfer(struct vfio_user_conn *conn, u32 index,
 		memcpy(data, msg->data, count);
 out:
 	if ((void *)msg != stack_buf)
-		kfree(msg);
+		kvfree(msg);
 	return ret;
 }
 
@@ -244,7 +245,9 @@ static ssize_t vfio_user_rw(struct vfio_user_vdev *uvdev, char __user *ubuf,
 	if (!count)
 		return 0;
 
-	chunk_max = min_t(size_t, count, conn->caps.max_data_xfer_size);
+	/* What the server takes, and what we told it we can receive. */
+	chunk_max = min3(count, (size_t)conn->caps.max_data_xfer_size,
+			 (size_t)VFIO_USER_OUR_MAX_DATA_XFER);
 	buf = chunk_max <= sizeof(small) ? small : kvmalloc(chunk_max, GFP_KERNEL);
 	if (!buf)
 		return -ENOMEM;

@@ -421,7 +421,9 @@ int vfio_user_negotiate(struct vfio_user_conn *conn)
 
 	ret = vfio_user_conn_call(conn, &call);
 	if (ret) {
-		pr_err("%s: VERSION handshake failed: error %d\n", conn->name, ret);
+		/* A broken connection has said why already. */
+		if (vfio_user_conn_usable(conn))
+			pr_err("%s: VERSION refused: error %d\n", conn->name, ret);
 		goto out;
 	}
 
@@ -501,7 +503,9 @@ int vfio_user_get_device_info(struct vfio_user_conn *conn,
 
 	ret = vfio_user_conn_call(conn, &call);
 	if (ret) {
-		pr_err("%s: DEVICE_GET_INFO failed: error %d\n", conn->name, ret);
+		if (vfio_user_conn_usable(conn))
+			pr_err("%s: DEVICE_GET_INFO refused: error %d\n",
+			       conn->name, ret);
 		return ret;
 	}
 	if (call.reply_len < sizeof(*info)) {
