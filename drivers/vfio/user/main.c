@@ -255,6 +255,7 @@ static struct vfio_user_dev *vfio_user_dev_create(const char *path)
 	}
 	udev->id = ret;
 	strscpy(udev->socket_path, path, sizeof(udev->socket_path));
+	spin_lock_init(&udev->irq_lock);
 
 	/* From here on the release callback frees udev and its id. */
 	udev->dev.bus = &vfio_user_bus;
@@ -278,6 +279,11 @@ static struct vfio_user_dev *vfio_user_dev_create(const char *path)
 	ret = vfio_user_get_device_info(&udev->conn, &udev->info);
 	if (ret)
 		goto err_conn;
+	ret = vfio_user_query_device(udev);
+	if (ret)
+		goto err_conn;
+	/* The handshake is done: requests are asynchronous from now on. */
+	vfio_user_conn_start(&udev->conn);
 
 	/* Probe registers the vfio_device; a failed probe leaves no vdev. */
 	ret = device_add(&udev->dev);
@@ -298,6 +304,7 @@ static struct vfio_user_dev *vfio_user_dev_create(const char *path)
 
 err_conn:
 	vfio_user_conn_destroy(&udev->conn);
+	vfio_user_free_device(udev);
 err_put:
 	put_device(&udev->dev);
 	return ERR_PTR(ret);
@@ -310,6 +317,7 @@ static void vfio_user_dev_destroy(struct vfio_user_dev *udev)
 	/* Driver remove unregisters the vfio_device first. */
 	device_del(&udev->dev);
 	vfio_user_conn_destroy(&udev->conn);
+	vfio_user_free_device(udev);
 	put_device(&udev->dev);
 }
 

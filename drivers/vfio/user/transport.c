@@ -22,11 +22,15 @@
 
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
+#include <linux/fdtable.h>
+#include <linux/file.h>
 #include <linux/fs.h>
+#include <linux/mman.h>
 #include <linux/namei.h>
 #include <linux/net.h>
 #include <linux/sched/signal.h>
 #include <linux/slab.h>
+#include <linux/uaccess.h>
 #include <linux/un.h>
 #include <net/sock.h>
 
@@ -197,13 +201,17 @@ static void vfio_user_stats_sent(struct vfio_user_conn *conn, size_t bytes)
 }
 
 /*
- * Send one whole frame.  A frame that was cut short leaves the stream out
- * of step, so it breaks the connection; one that was not started at all
- * (a signal before the first byte) does not.
+ * Send one whole frame, with @nr_fds of the caller's file descriptors
+ * attached (SCM_RIGHTS, looked up in current's fd table).  A frame that
+ * was cut short leaves the stream out of step, so it breaks the
+ * connection; one that was not started at all (a signal before the first
+ * byte, a bad fd) does not.
  */
 static int vfio_user_send_frame(struct vfio_user_conn *conn,
 				struct vfio_user_header *hdr,
-				const void *payload, size_t len, bool killable)
+				const void *payload, size_t len,
+				const int *fds, unsigned int nr_fds,
+				bool killable)
 {
 	struct msghdr m = { .msg_flags = MSG_NOSIGNAL };
 	struct kvec vec[2] = {
@@ -211,21 +219,38 @@ static int vfio_user_send_frame(struct vfio_user_conn *conn,
 		{ .iov_base = (void *)payload, .iov_len = len },
 	};
 	size_t total = sizeof(*hdr) + len;
+	struct cmsghdr *cmsg = NULL;
 	int ret;
 
+	if (nr_fds) {
+		m.msg_controllen = CMSG_SPACE(nr_fds * sizeof(int));
+		cmsg = kzalloc(m.msg_controllen, GFP_KERNEL);
+		if (!cmsg)
+			return -ENOMEM;
+		cmsg->cmsg_level = SOL_SOCKET;
+		cmsg->cmsg_type = SCM_RIGHTS;
+		cmsg->cmsg_len = CMSG_LEN(nr_fds * sizeof(int));
+		memcpy(CMSG_DATA(cmsg), fds, nr_fds * sizeof(int));
+		m.msg_control = cmsg;
+	}
+
 	if (killable) {
-		if (mutex_lock_killable(&conn->tx_lock))
+		if (mutex_lock_killable(&conn->tx_lock)) {
+			kfree(cmsg);
 			return -EINTR;
+		}
 	} else {
 		mutex_lock(&conn->tx_lock);
 	}
 	if (!vfio_user_conn_usable(conn)) {
 		mutex_unlock(&conn->tx_lock);
+		kfree(cmsg);
 		return -EIO;
 	}
 	trace_vfio_user_send(conn->name, hdr);
 	ret = kernel_sendmsg(conn->sock, &m, vec, len ? 2 : 1, total);
 	mutex_unlock(&conn->tx_lock);
+	kfree(cmsg);
 
 	if (ret == total) {
 		vfio_user_stats_sent(conn, total);
@@ -236,8 +261,11 @@ static int vfio_user_send_frame(struct vfio_user_conn *conn,
 				     ret, total);
 		return -EIO;
 	}
+	/* Nothing was sent: the stream is still in step. */
 	if (ret == -EINTR || ret == -ERESTARTSYS)
 		return -EINTR;
+	if (ret == -EBADF || ret == -ETOOMANYREFS)
+		return ret;
 	if (ret == -EAGAIN)
 		vfio_user_conn_break(conn, "server stopped reading: send timed out");
 	else
@@ -317,6 +345,9 @@ static int vfio_user_wait_reply(struct vfio_user_conn *conn,
 	return msg->status ? -ETIMEDOUT : 0;
 }
 
+static int vfio_user_sync_call(struct vfio_user_conn *conn,
+			       struct vfio_user_call *call);
+
 /**
  * vfio_user_conn_call() - send a request and wait for its reply
  * @conn: the connection
@@ -343,14 +374,18 @@ int vfio_user_conn_call(struct vfio_user_conn *conn,
 	int ret;
 
 	call->reply_len = 0;
+	call->nr_files = 0;
 	if (!vfio_user_conn_usable(conn))
 		return -EIO;
+	if (!conn->started)
+		return vfio_user_sync_call(conn, call);
 
 	if (call->no_reply) {
 		hdr.flags |= VFIO_USER_F_NO_REPLY;
 		/* Ids may repeat; one no table entry will ever claim. */
 		hdr.msg_id = (u16)atomic_inc_return(&conn->noreply_id);
 		return vfio_user_send_frame(conn, &hdr, call->req, call->req_len,
+					    call->fds, call->nr_fds,
 					    call->killable);
 	}
 
@@ -374,7 +409,7 @@ int vfio_user_conn_call(struct vfio_user_conn *conn,
 	msg->sent = ktime_get();
 
 	ret = vfio_user_send_frame(conn, &hdr, call->req, call->req_len,
-				   call->killable);
+				   call->fds, call->nr_fds, call->killable);
 	if (ret) {
 		/* Not sent, or the breaker failed it already: either way done. */
 		if (xa_cmpxchg(&conn->pending, id, msg, NULL, 0) == msg)
@@ -460,12 +495,6 @@ static int vfio_user_rx_reply(struct vfio_user_conn *conn, size_t len)
 	struct vfio_user_msg *msg;
 	bool abandoned = false;
 
-	if (hdr->flags & VFIO_USER_F_NO_REPLY) {
-		vfio_user_conn_break(conn, "reply id %u carries the no-reply flag",
-				     hdr->msg_id);
-		return -EIO;
-	}
-
 	xa_lock(&conn->pending);
 	msg = __xa_erase(&conn->pending, hdr->msg_id);
 	if (msg)
@@ -535,11 +564,16 @@ static int vfio_user_rx_server_req(struct vfio_user_conn *conn, size_t len)
 	return 0;
 }
 
-/* The header is complete: validate every field before reading on. */
-static int vfio_user_rx_header(struct vfio_user_conn *conn)
+/*
+ * Check the header fields every frame must get right, before anything else
+ * is read; sets *@len to the payload length.  Breaks the connection and
+ * returns -EIO on a bad frame.
+ */
+static int vfio_user_check_frame(struct vfio_user_conn *conn,
+				 const struct vfio_user_header *hdr,
+				 size_t *len)
 {
-	const struct vfio_user_header *hdr = &conn->rx_hdr;
-	size_t len;
+	u32 type = hdr->flags & VFIO_USER_F_TYPE_MASK;
 
 	trace_vfio_user_recv(conn->name, hdr);
 	if (hdr->msg_size < sizeof(*hdr)) {
@@ -547,8 +581,8 @@ static int vfio_user_rx_header(struct vfio_user_conn *conn)
 				     hdr->msg_size);
 		return -EIO;
 	}
-	len = hdr->msg_size - sizeof(*hdr);
-	if (len > conn->max_rx_payload) {
+	*len = hdr->msg_size - sizeof(*hdr);
+	if (*len > READ_ONCE(conn->max_rx_payload)) {
 		vfio_user_conn_break(conn, "frame of %u bytes exceeds the limit of %zu",
 				     hdr->msg_size, conn->max_rx_payload + sizeof(*hdr));
 		return -EIO;
@@ -558,18 +592,237 @@ static int vfio_user_rx_header(struct vfio_user_conn *conn)
 				     hdr->msg_id, hdr->flags);
 		return -EIO;
 	}
-	conn->rx_len = len;
-
-	switch (hdr->flags & VFIO_USER_F_TYPE_MASK) {
-	case VFIO_USER_F_TYPE_REPLY:
-		return vfio_user_rx_reply(conn, len);
-	case VFIO_USER_F_TYPE_COMMAND:
-		return vfio_user_rx_server_req(conn, len);
-	default:
+	if (type != VFIO_USER_F_TYPE_REPLY && type != VFIO_USER_F_TYPE_COMMAND) {
 		vfio_user_conn_break(conn, "frame id %u has unknown type %u",
-				     hdr->msg_id, hdr->flags & VFIO_USER_F_TYPE_MASK);
+				     hdr->msg_id, type);
 		return -EIO;
 	}
+	if (type == VFIO_USER_F_TYPE_REPLY && (hdr->flags & VFIO_USER_F_NO_REPLY)) {
+		vfio_user_conn_break(conn, "reply id %u carries the no-reply flag",
+				     hdr->msg_id);
+		return -EIO;
+	}
+	return 0;
+}
+
+/* The header is complete: validate it, then find where the payload goes. */
+static int vfio_user_rx_header(struct vfio_user_conn *conn)
+{
+	size_t len;
+
+	if (vfio_user_check_frame(conn, &conn->rx_hdr, &len))
+		return -EIO;
+	conn->rx_len = len;
+	if ((conn->rx_hdr.flags & VFIO_USER_F_TYPE_MASK) == VFIO_USER_F_TYPE_REPLY)
+		return vfio_user_rx_reply(conn, len);
+	return vfio_user_rx_server_req(conn, len);
+}
+
+/*
+ * Synchronous exchanges, before the receive worker starts.
+ *
+ * The kernel cannot take file descriptors from a recvmsg with a kernel
+ * control buffer (scm_detach_fds() refuses it), yet GET_REGION_INFO replies
+ * carry the fds of mmap-able regions.  So the bind handshake runs in the
+ * context of the process writing new_device: each reply is received with a
+ * control buffer in that process's own memory, the fds land in its table
+ * (close-on-exec) for an instant, and each is turned into a file reference
+ * and closed at once.  No descriptor outlives the exchange.
+ */
+
+/* Room for the most fds we accept in one message. */
+#define VFIO_USER_CTL_LEN	CMSG_SPACE(VFIO_USER_OUR_MAX_MSG_FDS * sizeof(int))
+
+/**
+ * struct vfio_user_fd_rx - where a synchronous exchange puts received fds
+ * @ctl: control buffer in the caller's address space, 0 when it has none
+ * @files: references to the files received
+ * @max: capacity of @files
+ * @nr: files received
+ * @excess: the server sent more fds than fit; they were closed
+ */
+struct vfio_user_fd_rx {
+	unsigned long ctl;
+	struct file **files;
+	unsigned int max;
+	unsigned int nr;
+	bool excess;
+};
+
+/* Turn the fds a recvmsg installed in our caller into file references. */
+static void vfio_user_take_fds(struct vfio_user_fd_rx *fdrx, size_t used)
+{
+	u8 buf[VFIO_USER_CTL_LEN] __aligned(sizeof(long));
+	size_t off = 0;
+
+	if (!used)
+		return;
+	if (used > sizeof(buf) || copy_from_user(buf, (void __user *)fdrx->ctl, used)) {
+		fdrx->excess = true;
+		return;
+	}
+	while (off + sizeof(struct cmsghdr) <= used) {
+		struct cmsghdr *cmsg = (struct cmsghdr *)(buf + off);
+		unsigned int i, n;
+		int *fds;
+
+		if (cmsg->cmsg_len < sizeof(*cmsg) || cmsg->cmsg_len > used - off)
+			break;
+		if (cmsg->cmsg_level == SOL_SOCKET && cmsg->cmsg_type == SCM_RIGHTS) {
+			n = (cmsg->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+			fds = (int *)CMSG_DATA(cmsg);
+			for (i = 0; i < n; i++) {
+				struct file *file = fget(fds[i]);
+
+				close_fd(fds[i]);
+				if (!file)
+					continue;
+				if (fdrx->nr < fdrx->max) {
+					fdrx->files[fdrx->nr++] = file;
+				} else {
+					fput(file);
+					fdrx->excess = true;
+				}
+			}
+		}
+		off += CMSG_ALIGN(cmsg->cmsg_len);
+	}
+}
+
+/*
+ * Receive exactly @len bytes, blocking up to the socket's receive timeout
+ * for each read.  NULL @buf drops them.  Breaks the connection on failure.
+ */
+static int vfio_user_recv_sync(struct vfio_user_conn *conn, void *buf,
+			       size_t len, struct vfio_user_fd_rx *fdrx)
+{
+	u8 scratch[256];
+	size_t done = 0;
+	int ret;
+
+	while (done < len) {
+		size_t chunk = buf ? len - done : min(len - done, sizeof(scratch));
+		struct kvec vec = {
+			.iov_base = buf ? buf + done : scratch,
+			.iov_len = chunk,
+		};
+		struct msghdr m = { };
+
+		iov_iter_kvec(&m.msg_iter, ITER_DEST, &vec, 1, chunk);
+		if (fdrx->ctl) {
+			m.msg_control_user = (void __user *)fdrx->ctl;
+			m.msg_control_is_user = true;
+			m.msg_controllen = VFIO_USER_CTL_LEN;
+		}
+		ret = sock_recvmsg(conn->sock, &m, MSG_CMSG_CLOEXEC);
+		if (fdrx->ctl)
+			vfio_user_take_fds(fdrx, VFIO_USER_CTL_LEN - m.msg_controllen);
+		if (m.msg_flags & MSG_CTRUNC)
+			fdrx->excess = true;
+		if (ret > 0) {
+			atomic64_add(ret, &conn->stats.bytes_received);
+			done += ret;
+			continue;
+		}
+		if (ret == 0)
+			vfio_user_conn_break(conn, "server closed the connection");
+		else if (ret == -EAGAIN)
+			vfio_user_conn_break(conn, "no reply within %u ms", conn->timeout_ms);
+		else if (ret == -EINTR || ret == -ERESTARTSYS)
+			vfio_user_conn_break(conn, "interrupted while receiving");
+		else
+			vfio_user_conn_break(conn, "receive failed with error %d", ret);
+		return ret == -EAGAIN ? -ETIMEDOUT : ret == -ERESTARTSYS ? -EINTR :
+		       ret ? ret : -EIO;
+	}
+	return 0;
+}
+
+static void vfio_user_put_files(struct file **files, unsigned int nr)
+{
+	while (nr)
+		fput(files[--nr]);
+}
+
+/* One request and its reply, read by the caller itself. */
+static int vfio_user_sync_call(struct vfio_user_conn *conn,
+			       struct vfio_user_call *call)
+{
+	struct vfio_user_header hdr = {
+		.msg_id = conn->next_id++,
+		.command = call->cmd,
+		.msg_size = sizeof(hdr) + call->req_len,
+		.flags = VFIO_USER_F_TYPE_COMMAND,
+	};
+	struct vfio_user_fd_rx fdrx = {
+		.files = call->files,
+		.max = call->max_files,
+	};
+	struct vfio_user_header reply;
+	ktime_t sent = ktime_get();
+	size_t len;
+	int ret;
+
+	ret = vfio_user_send_frame(conn, &hdr, call->req, call->req_len,
+				   call->fds, call->nr_fds, call->killable);
+	if (ret)
+		return ret;
+
+	if (current->mm) {
+		fdrx.ctl = vm_mmap(NULL, 0, PAGE_SIZE, PROT_READ | PROT_WRITE,
+				   MAP_PRIVATE | MAP_ANONYMOUS, 0);
+		if (IS_ERR_VALUE(fdrx.ctl))
+			fdrx.ctl = 0;
+	}
+
+	ret = vfio_user_recv_sync(conn, &reply, sizeof(reply), &fdrx);
+	if (ret)
+		goto out;
+	atomic64_inc(&conn->stats.msgs_received);
+	ret = -EIO;
+	if (vfio_user_check_frame(conn, &reply, &len))
+		goto out;
+	if ((reply.flags & VFIO_USER_F_TYPE_MASK) != VFIO_USER_F_TYPE_REPLY ||
+	    reply.msg_id != hdr.msg_id || reply.command != hdr.command) {
+		vfio_user_conn_break(conn,
+				     "expected reply to %u (id %u), got %u id %u flags 0x%x",
+				     hdr.command, hdr.msg_id, reply.command,
+				     reply.msg_id, reply.flags);
+		goto out;
+	}
+	if (reply.flags & VFIO_USER_F_ERROR) {
+		ret = vfio_user_recv_sync(conn, NULL, len, &fdrx);
+		if (!ret) {
+			atomic64_inc(&conn->stats.errors);
+			ret = vfio_user_reply_errno(reply.error_reply);
+		}
+		goto out;
+	}
+	if (len > call->reply_cap) {
+		vfio_user_conn_break(conn,
+				     "reply to command %u is %zu bytes, more than the %zu expected",
+				     call->cmd, len, call->reply_cap);
+		goto out;
+	}
+	ret = vfio_user_recv_sync(conn, call->reply, len, &fdrx);
+	if (ret)
+		goto out;
+	call->reply_len = len;
+	vfio_user_note_rtt(conn, sent);
+out:
+	if (fdrx.excess || (fdrx.nr && (ret || !call->max_files))) {
+		vfio_user_put_files(fdrx.files, fdrx.nr);
+		fdrx.nr = 0;
+		if (!ret || vfio_user_conn_usable(conn)) {
+			vfio_user_conn_break(conn,
+					     "server attached fds to a message that takes none");
+			ret = -EIO;
+		}
+	}
+	call->nr_files = fdrx.nr;
+	if (fdrx.ctl)
+		vm_munmap(fdrx.ctl, PAGE_SIZE);
+	return ret;
 }
 
 /* The whole frame is in: hand it to its waiter or the request worker. */
@@ -700,7 +953,7 @@ static void vfio_user_reply_error(struct vfio_user_conn *conn,
 		.error_reply = err,
 	};
 
-	vfio_user_send_frame(conn, &hdr, NULL, 0, false);
+	vfio_user_send_frame(conn, &hdr, NULL, 0, NULL, 0, false);
 }
 
 /*
@@ -807,7 +1060,7 @@ static int vfio_user_check_socket_path(const char *name, const char *path)
 }
 
 /**
- * vfio_user_conn_connect() - connect to a server and start receiving
+ * vfio_user_conn_connect() - connect to a server
  * @conn: a zeroed connection with @name, @timeout_ms and the notify hook set
  * @path: absolute path of the server's socket
  *
@@ -873,9 +1126,6 @@ int vfio_user_conn_connect(struct vfio_user_conn *conn, const char *path)
 	}
 
 	conn->state = VFIO_USER_CONN_CONNECTED;
-	vfio_user_install_callbacks(conn);
-	/* Anything the server sent before the callbacks were in place. */
-	queue_work(conn->wq, &conn->rx_work);
 	return 0;
 
 err_sock:
@@ -885,6 +1135,21 @@ err_wq:
 	destroy_workqueue(conn->wq);
 	conn->wq = NULL;
 	return ret;
+}
+
+/**
+ * vfio_user_conn_start() - hand the socket to the receive worker
+ * @conn: a connected connection whose handshake is done
+ *
+ * From now on requests are asynchronous and pipelined, and the server may
+ * send its own requests.
+ */
+void vfio_user_conn_start(struct vfio_user_conn *conn)
+{
+	vfio_user_install_callbacks(conn);
+	conn->started = true;
+	/* Anything the server sent before the callbacks were in place. */
+	queue_work(conn->wq, &conn->rx_work);
 }
 
 /**
@@ -908,7 +1173,8 @@ void vfio_user_conn_destroy(struct vfio_user_conn *conn)
 	spin_unlock(&conn->lock);
 
 	kernel_sock_shutdown(conn->sock, SHUT_RDWR);
-	vfio_user_restore_callbacks(conn);
+	if (conn->started)
+		vfio_user_restore_callbacks(conn);
 	/* No callback can queue work any more; the workers see CLOSED. */
 	cancel_work_sync(&conn->rx_work);
 	cancel_work_sync(&conn->req_work);

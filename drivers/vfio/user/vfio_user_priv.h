@@ -147,6 +147,7 @@ struct vfio_user_server_req;
  * @rx_req: the server request being received, owned by rx_work
  * @rx_discard: payload of the current frame is read and dropped
  * @max_rx_payload: largest payload accepted before the frame is read
+ * @started: the receive worker owns the socket (vfio_user_conn_start())
  * @timeout_ms: bound on every wait for the server
  * @caps: what VERSION negotiated
  * @stats: counters
@@ -188,6 +189,7 @@ struct vfio_user_conn {
 	bool rx_discard;
 	size_t max_rx_payload;
 
+	bool started;
 	unsigned int timeout_ms;
 	struct vfio_user_caps caps;
 	struct vfio_user_stats stats;
@@ -200,6 +202,42 @@ struct vfio_user_conn {
 };
 
 /**
+ * struct vfio_user_region - one region as the server described it at bind
+ * @flags: VFIO_REGION_INFO_FLAG_READ/WRITE/MMAP; MMAP only with @file
+ * @size: size in bytes, below 1 << VFIO_PCI_OFFSET_SHIFT
+ * @file: the server's file backing the region, for mmap; or NULL
+ * @file_offset: where the region starts in @file, page-aligned
+ * @nr_areas: number of @areas; 0 when the whole region may be mapped
+ * @areas: the sparse-mmap areas, validated against @size
+ * @has_type: the server gave a TYPE capability
+ * @type: its type
+ * @subtype: its subtype
+ * @msix_mappable: the server gave the MSIX_MAPPABLE capability
+ */
+struct vfio_user_region {
+	u32 flags;
+	u64 size;
+	struct file *file;
+	u64 file_offset;
+	u32 nr_areas;
+	struct vfio_region_sparse_mmap_area *areas;
+	bool has_type;
+	u32 type;
+	u32 subtype;
+	bool msix_mappable;
+};
+
+/**
+ * struct vfio_user_irq - one IRQ index as the server described it
+ * @flags: VFIO_IRQ_INFO_*
+ * @count: number of vectors
+ */
+struct vfio_user_irq {
+	u32 flags;
+	u32 count;
+};
+
+/**
  * struct vfio_user_dev - a bound vfio-user server, a device on our bus
  * @dev: the bus device, named vfio-userN; parent of the vfio_device
  * @list: entry in the bus's device list
@@ -207,6 +245,14 @@ struct vfio_user_conn {
  * @socket_path: the path written to new_device
  * @conn: the connection
  * @info: DEVICE_GET_INFO reply, validated
+ * @regions: @info.num_regions regions, described at bind
+ * @num_irqs: IRQ indexes shown to the VMM: the server's, and at least
+ *	VFIO_PCI_NUM_IRQS so that ERR and REQ always exist
+ * @irqs: @num_irqs IRQ indexes
+ * @irq_lock: protects @err_trigger and @req_trigger; taken from the
+ *	connection's break path, so nothing sleeps under it
+ * @err_trigger: the VMM's ERR eventfd, raised when the connection breaks
+ * @req_trigger: the VMM's REQ eventfd, raised to ask for the device back
  * @vdev: the vfio_device registered by probe, NULL when not registered
  * @debugfs: this device's debugfs directory
  */
@@ -217,6 +263,13 @@ struct vfio_user_dev {
 	char socket_path[UNIX_PATH_MAX];
 	struct vfio_user_conn conn;
 	struct vfio_user_device_info info;
+	struct vfio_user_region *regions;
+	u32 num_irqs;
+	struct vfio_user_irq *irqs;
+	/* protects err_trigger and req_trigger */
+	spinlock_t irq_lock;
+	struct eventfd_ctx *err_trigger;
+	struct eventfd_ctx *req_trigger;
 	struct vfio_user_vdev *vdev;
 	struct dentry *debugfs;
 };
@@ -234,6 +287,12 @@ static inline struct vfio_user_dev *to_vfio_user_dev(struct device *dev)
  * @reply: buffer for the reply payload, may be NULL when @reply_cap is 0
  * @reply_cap: capacity of @reply; a longer reply breaks the connection
  * @reply_len: set to the reply payload length on success
+ * @fds: the caller's file descriptors to attach to the request
+ * @nr_fds: how many; at most the server's max_msg_fds
+ * @files: where file references received with the reply go; only before
+ *	vfio_user_conn_start(), see transport.c
+ * @max_files: capacity of @files; a reply with more fds breaks the connection
+ * @nr_files: set to the number of @files filled in, the caller puts them
  * @no_reply: send with VFIO_USER_F_NO_REPLY and do not wait
  * @killable: a fatal signal ends the wait (not during close paths)
  */
@@ -244,12 +303,18 @@ struct vfio_user_call {
 	void *reply;
 	size_t reply_cap;
 	size_t reply_len;
+	const int *fds;
+	unsigned int nr_fds;
+	struct file **files;
+	unsigned int max_files;
+	unsigned int nr_files;
 	bool no_reply;
 	bool killable;
 };
 
 /* transport.c */
 int vfio_user_conn_connect(struct vfio_user_conn *conn, const char *path);
+void vfio_user_conn_start(struct vfio_user_conn *conn);
 void vfio_user_conn_destroy(struct vfio_user_conn *conn);
 void vfio_user_conn_set_timeout(struct vfio_user_conn *conn,
 				unsigned int timeout_ms);
@@ -270,6 +335,8 @@ int vfio_user_get_device_info(struct vfio_user_conn *conn,
 			      struct vfio_user_device_info *info);
 
 /* device.c */
+int vfio_user_query_device(struct vfio_user_dev *udev);
+void vfio_user_free_device(struct vfio_user_dev *udev);
 int vfio_user_vdev_register(struct vfio_user_dev *udev);
 void vfio_user_vdev_unregister(struct vfio_user_dev *udev);
 void vfio_user_vdev_conn_broken(struct vfio_user_dev *udev);
