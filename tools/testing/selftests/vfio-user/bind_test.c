@@ -1,0 +1,238 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Binding and deleting vfio-user devices through sysfs: what appears, the
+ * errors for bad input, who may bind, and that hundreds of cycles leak
+ * nothing.
+ */
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
+#include <linux/capability.h>
+
+#include "kselftest_harness.h"
+#include "test_device.h"
+#include "vu_test.h"
+
+FIXTURE(bind) {
+	struct vu_server srv;
+	char name[32];
+};
+
+FIXTURE_SETUP(bind)
+{
+	ASSERT_EQ(0, vu_server_start(&self->srv, NULL));
+	self->name[0] = '\0';
+}
+
+FIXTURE_TEARDOWN(bind)
+{
+	if (self->name[0] && vu_exists(self->name))
+		vu_unbind(self->name);
+	vu_server_stop(&self->srv);
+}
+
+/* A bind creates the device, its attributes, an iommu group and a node. */
+TEST_F(bind, creates_device)
+{
+	char buf[128], node[64];
+	struct stat st;
+	int group;
+
+	ASSERT_EQ(0, vu_bind(self->srv.path, self->name, sizeof(self->name)));
+	EXPECT_STREQ(self->srv.path, vu_attr(self->name, "socket_path", buf, sizeof(buf)));
+	EXPECT_STREQ("connected", vu_attr(self->name, "state", buf, sizeof(buf)));
+	EXPECT_STREQ("", vu_attr(self->name, "broken_reason", buf, sizeof(buf)));
+	EXPECT_STREQ("0.0", vu_attr(self->name, "protocol_version", buf, sizeof(buf)));
+	EXPECT_STREQ("5000", vu_attr(self->name, "request_timeout_ms", buf, sizeof(buf)));
+	EXPECT_STREQ("8", vu_attr(self->name, "capabilities/max_msg_fds", buf, sizeof(buf)));
+	EXPECT_STREQ("1048576",
+		     vu_attr(self->name, "capabilities/max_data_xfer_size", buf, sizeof(buf)));
+	EXPECT_STREQ("0x1000", vu_attr(self->name, "capabilities/pgsizes", buf, sizeof(buf)));
+	EXPECT_STREQ("1", vu_attr(self->name, "capabilities/migration", buf, sizeof(buf)));
+	EXPECT_STREQ("0", vu_attr(self->name, "capabilities/twin_socket", buf, sizeof(buf)));
+
+	group = vu_group_id(self->name);
+	ASSERT_GE(group, 0);
+	snprintf(node, sizeof(node), "/dev/vfio/%d", group);
+	ASSERT_EQ(0, stat(node, &st));
+	EXPECT_TRUE(S_ISCHR(st.st_mode));
+
+	ASSERT_EQ(0, vu_unbind(self->name));
+	EXPECT_FALSE(vu_exists(self->name));
+	EXPECT_NE(0, stat(node, &st));
+	self->name[0] = '\0';
+}
+
+/* The timeout is writable within its bounds only. */
+TEST_F(bind, request_timeout_attr)
+{
+	char buf[32];
+
+	ASSERT_EQ(0, vu_bind(self->srv.path, self->name, sizeof(self->name)));
+	EXPECT_EQ(0, vu_set_attr(self->name, "request_timeout_ms", "250"));
+	EXPECT_STREQ("250", vu_attr(self->name, "request_timeout_ms", buf, sizeof(buf)));
+	EXPECT_EQ(-ERANGE, vu_set_attr(self->name, "request_timeout_ms", "1"));
+	EXPECT_EQ(-ERANGE, vu_set_attr(self->name, "request_timeout_ms", "99999999"));
+	EXPECT_EQ(-EINVAL, vu_set_attr(self->name, "request_timeout_ms", "soon"));
+}
+
+/* Every bad path gets its own errno. */
+TEST(bad_paths)
+{
+	char longpath[200], file[] = "/tmp/vu-notsock-XXXXXX";
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	char dir[] = "/tmp/vu-nolisten-XXXXXX";
+	int fd, s;
+
+	EXPECT_EQ(-EINVAL, vu_write_file(VU_BUS "/new_device", "relative/sock"));
+	EXPECT_EQ(-EINVAL, vu_write_file(VU_BUS "/new_device", "\n"));
+
+	memset(longpath, 'a', sizeof(longpath) - 1);
+	longpath[0] = '/';
+	longpath[sizeof(longpath) - 1] = '\0';
+	EXPECT_EQ(-ENAMETOOLONG, vu_write_file(VU_BUS "/new_device", longpath));
+
+	EXPECT_EQ(-ENOENT, vu_write_file(VU_BUS "/new_device", "/nonexistent/vu.sock"));
+
+	fd = mkstemp(file);
+	ASSERT_GE(fd, 0);
+	close(fd);
+	EXPECT_EQ(-ENOTSOCK, vu_write_file(VU_BUS "/new_device", file));
+	unlink(file);
+
+	/* A socket file nobody listens on. */
+	ASSERT_NE(NULL, mkdtemp(dir));
+	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s/sock", dir);
+	s = socket(AF_UNIX, SOCK_STREAM, 0);
+	ASSERT_GE(s, 0);
+	ASSERT_EQ(0, bind(s, (struct sockaddr *)&sun, sizeof(sun)));
+	EXPECT_EQ(-ECONNREFUSED, vu_write_file(VU_BUS "/new_device", sun.sun_path));
+	close(s);
+	unlink(sun.sun_path);
+	rmdir(dir);
+
+	EXPECT_EQ(-ENODEV, vu_write_file(VU_BUS "/del_device", "vfio-user999999"));
+	EXPECT_EQ(-ENODEV, vu_write_file(VU_BUS "/del_device", "nonsense"));
+}
+
+/* Drop CAP_SYS_ADMIN from this process's effective set, keep uid 0. */
+static int drop_sys_admin(void)
+{
+	struct __user_cap_header_struct hdr = {
+		.version = _LINUX_CAPABILITY_VERSION_3,
+	};
+	struct __user_cap_data_struct data[2];
+
+	if (syscall(SYS_capget, &hdr, data))
+		return -errno;
+	data[CAP_SYS_ADMIN / 32].effective &= ~(1U << (CAP_SYS_ADMIN % 32));
+	data[CAP_SYS_ADMIN / 32].permitted &= ~(1U << (CAP_SYS_ADMIN % 32));
+	return syscall(SYS_capset, &hdr, data) ? -errno : 0;
+}
+
+/*
+ * Only CAP_SYS_ADMIN binds or deletes.  root without it gets EPERM from
+ * the driver; other users are stopped by the file mode (0200) first.
+ */
+TEST_F(bind, needs_cap_sys_admin)
+{
+	int status;
+	pid_t pid;
+
+	ASSERT_EQ(0, vu_bind(self->srv.path, self->name, sizeof(self->name)));
+
+	pid = fork();
+	ASSERT_GE(pid, 0);
+	if (pid == 0) {
+		if (drop_sys_admin())
+			_exit(10);
+		if (vu_write_file(VU_BUS "/new_device", self->srv.path) != -EPERM)
+			_exit(11);
+		if (vu_write_file(VU_BUS "/del_device", self->name) != -EPERM)
+			_exit(12);
+		_exit(0);
+	}
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	EXPECT_EQ(0, WEXITSTATUS(status));
+
+	pid = fork();
+	ASSERT_GE(pid, 0);
+	if (pid == 0) {
+		if (setgid(65534) || setuid(65534))
+			_exit(10);
+		if (vu_write_file(VU_BUS "/new_device", self->srv.path) != -EACCES)
+			_exit(11);
+		_exit(0);
+	}
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	EXPECT_EQ(0, WEXITSTATUS(status));
+	EXPECT_TRUE(vu_exists(self->name));
+}
+
+/* Several devices at once, on one server that accepts them in turn. */
+TEST(several_devices)
+{
+	struct vu_server srv[3];
+	char names[3][32], buf[32];
+	int i;
+
+	for (i = 0; i < 3; i++) {
+		ASSERT_EQ(0, vu_server_start(&srv[i], NULL));
+		ASSERT_EQ(0, vu_bind(srv[i].path, names[i], sizeof(names[i])));
+	}
+	for (i = 0; i < 3; i++)
+		EXPECT_STREQ("connected", vu_attr(names[i], "state", buf, sizeof(buf)));
+	for (i = 0; i < 3; i++) {
+		EXPECT_EQ(0, vu_unbind(names[i]));
+		vu_server_stop(&srv[i]);
+	}
+}
+
+/* A dead server's device can still be deleted, and says it is broken. */
+TEST_F(bind, delete_after_server_death)
+{
+	char buf[128];
+
+	ASSERT_EQ(0, vu_bind(self->srv.path, self->name, sizeof(self->name)));
+	vu_server_stop(&self->srv);
+	EXPECT_TRUE(vu_wait_attr(self->name, "state", "broken", 2000));
+	vu_attr(self->name, "broken_reason", buf, sizeof(buf));
+	EXPECT_NE(NULL, strstr(buf, "closed the connection"));
+	EXPECT_EQ(0, vu_unbind(self->name));
+	EXPECT_FALSE(vu_exists(self->name));
+	self->name[0] = '\0';
+}
+
+#define CYCLES 300
+
+/* Hundreds of bind/delete cycles leave nothing behind. */
+TEST_F(bind, cycles_do_not_leak)
+{
+	long slab_before, slab_after;
+	int fds_before, groups_before, i;
+
+	/* Warm caches and per-cpu slabs before taking the baseline. */
+	for (i = 0; i < 20; i++) {
+		ASSERT_EQ(0, vu_bind(self->srv.path, self->name, sizeof(self->name)));
+		ASSERT_EQ(0, vu_unbind(self->name));
+	}
+	fds_before = vu_count_fds();
+	groups_before = vu_count_groups();
+	slab_before = vu_meminfo_kb("Slab");
+
+	for (i = 0; i < CYCLES; i++) {
+		ASSERT_EQ(0, vu_bind(self->srv.path, self->name, sizeof(self->name)));
+		ASSERT_EQ(0, vu_unbind(self->name));
+	}
+	self->name[0] = '\0';
+
+	slab_after = vu_meminfo_kb("Slab");
+	EXPECT_EQ(fds_before, vu_count_fds());
+	EXPECT_EQ(groups_before, vu_count_groups());
+	EXPECT_EQ(0, vu_module_refcnt());
+	/* Each leaked device would cost kilobytes: 300 of them show. */
+	TH_LOG("slab %ld kB -> %ld kB over %d cycles", slab_before, slab_after, CYCLES);
+	EXPECT_LT(slab_after - slab_before, 512);
+}
+
+TEST_HARNESS_MAIN

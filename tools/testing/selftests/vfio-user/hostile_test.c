@@ -1,0 +1,168 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Every hostile server mode, during the handshake and after the bind:
+ * the bind fails with an error, or the device goes to its broken state
+ * with a reason; del_device always works; nothing leaks.  The guest's
+ * dmesg is scanned for warnings by the test runner.
+ */
+#include "kselftest_harness.h"
+#include "test_device.h"
+#include "vu_test.h"
+
+/*
+ * Misbehaving "after bind" means on the first command after the bind's
+ * own, vu_bind_commands(): the VMM's first access.
+ */
+FIXTURE(hostile) {
+	struct vu_server srv;
+	struct vu_vfio v;
+	char name[32];
+};
+
+FIXTURE_VARIANT(hostile) {
+	const char *mode;
+	/* The VMM's access itself succeeds before the damage shows. */
+	bool access_ok;
+	/* The connection survives this mode. */
+	bool survives;
+};
+
+#define MODE(_id, _mode, _ok, _survives)			\
+	FIXTURE_VARIANT_ADD(hostile, _id) {			\
+		.mode = _mode,					\
+		.access_ok = _ok,				\
+		.survives = _survives,				\
+	}
+
+MODE(garbage, "garbage", false, false);
+MODE(short_close, "short-close", false, false);
+MODE(huge_size, "huge-size", false, false);
+MODE(unknown_id, "unknown-id", false, false);
+MODE(duplicate, "duplicate", true, false);
+MODE(wrong_cmd, "wrong-cmd", false, false);
+MODE(no_reply, "no-reply", false, false);
+MODE(fds, "fds", false, false);
+MODE(mid_frame_close, "mid-frame-close", false, false);
+MODE(exit, "exit", false, false);
+MODE(unsolicited, "unsolicited", false, false);
+MODE(flood, "flood", true, true);
+
+FIXTURE_SETUP(hostile)
+{
+	self->v.container = self->v.group = self->v.device = -1;
+	self->name[0] = '\0';
+}
+
+FIXTURE_TEARDOWN(hostile)
+{
+	vu_vfio_close(&self->v);
+	if (self->name[0] && vu_exists(self->name))
+		vu_unbind(self->name);
+	vu_server_stop(&self->srv);
+}
+
+/* Misbehaving on VERSION: the bind fails and leaves nothing behind. */
+TEST_F(hostile, during_handshake)
+{
+	const char *args[] = { "--hostile", variant->mode, NULL };
+	int groups = vu_count_groups(), highest = vu_highest_id();
+	long long start;
+	int err;
+
+	if (variant->survives)
+		SKIP(return, "mode %s only matters once bound", variant->mode);
+	ASSERT_EQ(0, vu_server_startv(&self->srv, args));
+	start = vu_now_ms();
+	/* no-reply waits for the 5 s default timeout: the bound is checked. */
+	err = vu_bind(self->srv.path, self->name, sizeof(self->name));
+	EXPECT_NE(0, err);
+	EXPECT_TRUE(err == -EIO || err == -EPROTO || err == -ETIMEDOUT)
+		TH_LOG("bind error %d", err);
+	EXPECT_LT(vu_now_ms() - start, 6500);
+	EXPECT_EQ(groups, vu_count_groups());
+	EXPECT_EQ(highest, vu_highest_id());
+	self->name[0] = '\0';
+}
+
+/* Misbehaving once bound: broken with a reason, and deletable. */
+TEST_F(hostile, after_bind)
+{
+	const char *args[] = { "--hostile", variant->mode, "--hostile-after", vu_bind_commands(),
+			       NULL };
+	char reason[128], state[32];
+	uint32_t val = 0;
+	ssize_t n;
+	int i;
+
+	ASSERT_EQ(0, vu_server_startv(&self->srv, args));
+	ASSERT_EQ(0, vu_bind(self->srv.path, self->name, sizeof(self->name)));
+	ASSERT_EQ(0, vu_set_attr(self->name, "request_timeout_ms", "500"));
+	ASSERT_EQ(0, vu_vfio_open(self->name, &self->v));
+
+	n = pread(self->v.device, &val, 4, vu_region_off(0) + TDEV_REG_MAGIC);
+	if (variant->access_ok) {
+		EXPECT_EQ(4, n);
+		EXPECT_EQ(TDEV_MAGIC_VALUE, val);
+	} else {
+		EXPECT_EQ(-1, n);
+		EXPECT_TRUE(errno == EIO || errno == ETIMEDOUT) TH_LOG("errno %d", errno);
+	}
+
+	if (variant->survives) {
+		/* A flood of server requests is answered and bounded. */
+		for (i = 0; i < 200; i++) {
+			n = pread(self->v.device, &val, 4, vu_region_off(0) + TDEV_REG_MAGIC);
+			ASSERT_EQ(4, n);
+			ASSERT_EQ(TDEV_MAGIC_VALUE, val);
+		}
+		EXPECT_STREQ("connected", vu_attr(self->name, "state", state, sizeof(state)));
+	} else {
+		EXPECT_TRUE(vu_wait_attr(self->name, "state", "broken", 2000));
+		vu_attr(self->name, "broken_reason", reason, sizeof(reason));
+		EXPECT_NE(0, strlen(reason));
+		TH_LOG("%s: %s", variant->mode, reason);
+		n = pread(self->v.device, &val, 4, vu_region_off(0) + TDEV_REG_MAGIC);
+		EXPECT_EQ(-1, n);
+		EXPECT_EQ(EIO, errno);
+	}
+
+	vu_vfio_close(&self->v);
+	EXPECT_EQ(0, vu_unbind(self->name));
+	EXPECT_FALSE(vu_exists(self->name));
+	self->name[0] = '\0';
+}
+
+/* A hostile server, bound and broken a hundred times, leaks nothing. */
+TEST(broken_cycles_do_not_leak)
+{
+	const char *args[] = { "--hostile", "unknown-id", "--hostile-after", vu_bind_commands(), NULL };
+	int groups = 0, fds = 0, i;
+	long slab_before = 0, slab_after;
+	struct vu_server srv;
+	struct vu_vfio v;
+	char name[32];
+	uint32_t val;
+
+	ASSERT_EQ(0, vu_server_startv(&srv, args));
+	for (i = 0; i < 110; i++) {
+		if (i == 10) {
+			groups = vu_count_groups();
+			fds = vu_count_fds();
+			slab_before = vu_meminfo_kb("Slab");
+		}
+		ASSERT_EQ(0, vu_bind(srv.path, name, sizeof(name)));
+		ASSERT_EQ(0, vu_vfio_open(name, &v));
+		EXPECT_EQ(-1, pread(v.device, &val, 4, vu_region_off(0)));
+		vu_vfio_close(&v);
+		ASSERT_EQ(0, vu_unbind(name));
+	}
+	slab_after = vu_meminfo_kb("Slab");
+	EXPECT_EQ(groups, vu_count_groups());
+	EXPECT_EQ(fds, vu_count_fds());
+	EXPECT_EQ(0, vu_module_refcnt());
+	TH_LOG("slab %ld kB -> %ld kB", slab_before, slab_after);
+	EXPECT_LT(slab_after - slab_before, 512);
+	vu_server_stop(&srv);
+}
+
+TEST_HARNESS_MAIN

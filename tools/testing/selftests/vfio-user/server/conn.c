@@ -1,0 +1,476 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * One client connection: framing, fd passing and the send queue.
+ *
+ * Receiving: a message is read with recvmsg() calls that never ask for more
+ * than the rest of the current message.  SCM_RIGHTS fds arrive with the
+ * first byte of the sendmsg() that carried them, and a bounded read cannot
+ * cross into the next message, so every fd that arrives while a message is
+ * being read belongs to that message.
+ *
+ * Sending: the socket is non-blocking and the server never waits for a
+ * client to read.  A reply is sent at once when nothing is queued before it;
+ * otherwise (or for the unsent rest) it is copied into a FIFO drained on
+ * POLLOUT.  While a lot is queued we stop reading, so a client that sends
+ * without reading eventually blocks itself instead of growing our memory.
+ * --delay-ms gives each queued reply a not-before time; --reorder holds
+ * replies on a stack and releases them reversed.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <poll.h>
+#include <sys/socket.h>
+
+#include "server.h"
+
+/* Stop reading client commands while this much output is queued. */
+#define TX_BACKLOG_MAX		(4u << 20)
+/* Messages handled per readable event, so that sending is not starved. */
+#define RX_BUDGET		64
+/* --reorder: how long to wait for more commands after the first held one. */
+#define REORDER_WAIT_NS		2000000ull
+/* --hostile flood: DMA_READ requests built per queue entry. */
+#define FLOOD_BATCH		256
+
+struct txmsg {
+	struct txmsg *next;
+	size_t len, off;
+	int fds[2];		/* owned; sent with the first byte */
+	unsigned int nfds;
+	bool close_after;
+	uint64_t not_before;	/* CLOCK_MONOTONIC ns, --delay-ms */
+	uint8_t data[];
+};
+
+static void close_fds(int *fds, unsigned int n)
+{
+	unsigned int i;
+
+	for (i = 0; i < n; i++) {
+		if (fds[i] >= 0)
+			close(fds[i]);
+		fds[i] = -1;
+	}
+}
+
+static void rx_reset(struct conn *c)
+{
+	close_fds(c->rx_fds, c->rx_nfds);
+	c->rx_nfds = 0;
+	c->rx_fds_lost = false;
+	c->rx_have = 0;
+	c->rx_need = HDR_SIZE;
+}
+
+void conn_init(struct conn *c, int fd, uint8_t *rxbuf, uint8_t *reply)
+{
+	memset(c, 0, sizeof(*c));
+	c->fd = fd;
+	c->rxbuf = rxbuf;
+	c->reply = reply;
+	c->txq_tail = &c->txq_head;
+	rx_reset(c);
+	if (device_init(&c->dev) < 0) {
+		vlog("device init: %m\n");
+		c->dead = true;
+	}
+}
+
+static void txmsg_free(struct txmsg *m)
+{
+	close_fds(m->fds, m->nfds);
+	free(m);
+}
+
+static void free_list(struct txmsg *m)
+{
+	while (m) {
+		struct txmsg *next = m->next;
+
+		txmsg_free(m);
+		m = next;
+	}
+}
+
+void conn_fini(struct conn *c)
+{
+	free_list(c->txq_head);
+	free_list(c->held);
+	rx_reset(c);
+	if (c->dev.bar2)
+		device_fini(&c->dev);
+	close(c->fd);
+}
+
+/* ---- sending ---- */
+
+static struct txmsg *txmsg_new(const void *data, size_t len, const int *fds,
+			       unsigned int nfds, unsigned int flags)
+{
+	struct txmsg *m = malloc(sizeof(*m) + len);
+	unsigned int i;
+
+	if (!m)
+		return NULL;
+	memcpy(m->data, data, len);
+	m->next = NULL;
+	m->len = len;
+	m->off = 0;
+	m->nfds = 0;
+	/* dup: the caller's fds (e.g. the BAR2 memfd) stay the caller's */
+	for (i = 0; i < nfds; i++) {
+		m->fds[i] = fcntl(fds[i], F_DUPFD_CLOEXEC, 0);
+		if (m->fds[i] < 0) {
+			txmsg_free(m);
+			return NULL;
+		}
+		m->nfds++;
+	}
+	m->close_after = flags & EMIT_CLOSE_AFTER;
+	m->not_before = opt->delay_ms ? now_ns() + opt->delay_ms * 1000000ull : 0;
+	return m;
+}
+
+static void txq_append(struct conn *c, struct txmsg *m)
+{
+	*c->txq_tail = m;
+	c->txq_tail = &m->next;
+	c->tx_bytes += m->len - m->off;
+}
+
+static struct txmsg *txq_pop(struct conn *c)
+{
+	struct txmsg *m = c->txq_head;
+
+	c->txq_head = m->next;
+	if (!c->txq_head)
+		c->txq_tail = &c->txq_head;
+	return m;
+}
+
+/* One non-blocking sendmsg(); returns bytes sent, 0 if it would block. */
+static ssize_t send_some(struct conn *c, const uint8_t *p, size_t len,
+			 const int *fds, unsigned int nfds)
+{
+	union {
+		char buf[CMSG_SPACE(sizeof(int) * 2)];
+		struct cmsghdr align;
+	} u;
+	struct iovec iov = { .iov_base = (void *)p, .iov_len = len };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
+	ssize_t n;
+
+	if (nfds) {
+		struct cmsghdr *cm;
+
+		mh.msg_control = u.buf;
+		mh.msg_controllen = CMSG_SPACE(sizeof(int) * nfds);
+		memset(u.buf, 0, mh.msg_controllen);	/* no stack bytes out */
+		cm = CMSG_FIRSTHDR(&mh);
+		cm->cmsg_level = SOL_SOCKET;
+		cm->cmsg_type = SCM_RIGHTS;
+		cm->cmsg_len = CMSG_LEN(sizeof(int) * nfds);
+		memcpy(CMSG_DATA(cm), fds, sizeof(int) * nfds);
+	}
+	do {
+		n = sendmsg(c->fd, &mh, MSG_DONTWAIT | MSG_NOSIGNAL);
+	} while (n < 0 && errno == EINTR);
+	if (n >= 0)
+		return n;
+	if (errno == EAGAIN)
+		return 0;
+	vlog("send: %m\n");
+	c->dead = true;
+	return -1;
+}
+
+/* Up to FLOOD_BATCH server->client DMA_READ requests (address 0, count 8). */
+static void flood_refill(struct conn *c)
+{
+	struct {
+		struct vfio_user_header hdr;
+		struct vfio_user_dma_access dma;
+	} req[FLOOD_BATCH];
+	unsigned int i, n = c->flood_left < FLOOD_BATCH ? c->flood_left :
+							  FLOOD_BATCH;
+	struct txmsg *m;
+
+	for (i = 0; i < n; i++) {
+		req[i].hdr = (struct vfio_user_header){
+			.msg_id = c->flood_id++,
+			.command = VFIO_USER_DMA_READ,
+			.msg_size = sizeof(req[i]),
+			.flags = VFIO_USER_F_TYPE_COMMAND,
+		};
+		req[i].dma = (struct vfio_user_dma_access){ .count = 8 };
+	}
+	m = txmsg_new(req, n * sizeof(req[0]), NULL, 0, 0);
+	if (!m) {
+		c->dead = true;
+		return;
+	}
+	m->not_before = 0;		/* requests are not replies: no delay */
+	c->flood_left -= n;
+	txq_append(c, m);
+}
+
+static bool txq_head_ready(const struct conn *c)
+{
+	return c->txq_head && c->txq_head->not_before <= now_ns();
+}
+
+void conn_on_writable(struct conn *c)
+{
+	while (!c->dead) {
+		struct txmsg *m;
+		ssize_t n;
+
+		if (!c->txq_head && c->flood_left && !c->mute)
+			flood_refill(c);
+		if (!txq_head_ready(c))
+			return;
+		m = c->txq_head;
+		n = send_some(c, m->data + m->off, m->len - m->off, m->fds,
+			      m->nfds);
+		if (n <= 0)
+			return;
+		close_fds(m->fds, m->nfds);	/* they went with the first byte */
+		m->nfds = 0;
+		m->off += n;
+		c->tx_bytes -= n;
+		if (m->off < m->len)
+			return;			/* socket full */
+		txq_pop(c);
+		if (m->close_after)
+			c->dead = true;
+		txmsg_free(m);
+	}
+}
+
+static void queue_copy(struct conn *c, const uint8_t *p, size_t len,
+		       const int *fds, unsigned int nfds, unsigned int flags)
+{
+	struct txmsg *m = txmsg_new(p, len, fds, nfds, flags);
+
+	if (!m) {
+		vlog("out of memory queueing a reply\n");
+		c->dead = true;
+		return;
+	}
+	txq_append(c, m);
+}
+
+static void reorder_release(struct conn *c)
+{
+	while (c->held) {
+		struct txmsg *m = c->held;
+
+		c->held = m->next;
+		m->next = NULL;
+		txq_append(c, m);
+	}
+	c->nheld = 0;
+	conn_on_writable(c);
+}
+
+static void reorder_hold(struct conn *c, const uint8_t *p, size_t len,
+			 const int *fds, unsigned int nfds, unsigned int flags)
+{
+	struct txmsg *m = txmsg_new(p, len, fds, nfds, flags);
+
+	if (!m) {
+		c->dead = true;
+		return;
+	}
+	m->next = c->held;
+	c->held = m;
+	if (c->nheld++ == 0)
+		c->held_deadline = now_ns() + REORDER_WAIT_NS;
+	if (c->nheld >= opt->reorder)
+		reorder_release(c);
+}
+
+/*
+ * Send one message (or queue it), with @fds attached to its first byte.
+ * The fds remain the caller's.
+ */
+void conn_emit(struct conn *c, const void *msg, size_t len, const int *fds,
+	       unsigned int nfds, unsigned int flags)
+{
+	const uint8_t *p = msg;
+	ssize_t n = 0;
+
+	if (c->dead || c->mute)
+		return;
+	if (opt->reorder > 1) {
+		reorder_hold(c, p, len, fds, nfds, flags);
+		return;
+	}
+	/* Fast path: nothing ahead of us, no delay: straight to the socket. */
+	if (!c->txq_head && !opt->delay_ms) {
+		n = send_some(c, p, len, fds, nfds);
+		if (n < 0)
+			return;
+		if (n > 0)
+			nfds = 0;		/* fds went with the first byte */
+		if ((size_t)n == len) {
+			if (flags & EMIT_CLOSE_AFTER)
+				c->dead = true;
+			return;
+		}
+	}
+	queue_copy(c, p + n, len - n, fds, nfds, flags);
+}
+
+/* ---- receiving ---- */
+
+static void rx_collect_fds(struct conn *c, struct msghdr *mh)
+{
+	struct cmsghdr *cm;
+
+	if (mh->msg_flags & MSG_CTRUNC)
+		c->rx_fds_lost = true;
+	for (cm = CMSG_FIRSTHDR(mh); cm; cm = CMSG_NXTHDR(mh, cm)) {
+		unsigned int i, n;
+		int fd;
+
+		if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
+			continue;
+		n = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+		for (i = 0; i < n; i++) {
+			memcpy(&fd, CMSG_DATA(cm) + i * sizeof(int), sizeof(fd));
+			if (c->rx_nfds < RX_MAX_FDS) {
+				c->rx_fds[c->rx_nfds++] = fd;
+			} else {
+				close(fd);
+				c->rx_fds_lost = true;
+			}
+		}
+	}
+}
+
+/* Returns bytes read, 0 when it would block, -1 when the connection ended. */
+static ssize_t rx_read(struct conn *c)
+{
+	union {
+		char buf[CMSG_SPACE(sizeof(int) * RX_MAX_FDS)];
+		struct cmsghdr align;
+	} u;
+	struct iovec iov = {
+		.iov_base = c->rxbuf + c->rx_have,
+		.iov_len = c->rx_need - c->rx_have,
+	};
+	struct msghdr mh = {
+		.msg_iov = &iov, .msg_iovlen = 1,
+		.msg_control = u.buf, .msg_controllen = sizeof(u.buf),
+	};
+	ssize_t n;
+
+	do {
+		n = recvmsg(c->fd, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+	} while (n < 0 && errno == EINTR);
+	if (n < 0 && errno == EAGAIN)
+		return 0;
+	if (n < 0)
+		vlog("recv: %m\n");
+	else
+		rx_collect_fds(c, &mh);
+	if (n == 0)
+		vlog("client disconnected%s\n", c->rx_have ? " mid-message" : "");
+	if (n <= 0) {
+		c->dead = true;
+		return -1;
+	}
+	return n;
+}
+
+/*
+ * A header is complete: can the stream be framed?  A size below the header
+ * or above our limit cannot be skipped safely, so the client is dropped.
+ */
+static bool rx_header_ok(struct conn *c)
+{
+	const struct vfio_user_header *h = (const void *)c->rxbuf;
+
+	if (h->msg_size >= HDR_SIZE && h->msg_size <= MAX_MSG_SIZE)
+		return true;
+	vlog("bad msg_size %u (id %u cmd %u): closing\n", h->msg_size,
+	     h->msg_id, h->command);
+	c->dead = true;
+	return false;
+}
+
+void conn_on_readable(struct conn *c)
+{
+	unsigned int budget = RX_BUDGET;
+
+	while (!c->dead && budget && c->tx_bytes < TX_BACKLOG_MAX) {
+		ssize_t n = rx_read(c);
+
+		if (n <= 0)
+			return;
+		c->rx_have += n;
+		if (c->rx_have < c->rx_need)
+			continue;
+		if (c->rx_need == HDR_SIZE) {
+			if (!rx_header_ok(c))
+				return;
+			c->rx_need = ((struct vfio_user_header *)c->rxbuf)->msg_size;
+			if (c->rx_have < c->rx_need)
+				continue;
+		}
+		proto_handle(c, c->rxbuf, c->rx_need, c->rx_fds, c->rx_nfds);
+		rx_reset(c);
+		budget--;
+	}
+}
+
+/* ---- event loop glue ---- */
+
+short conn_poll_events(const struct conn *c)
+{
+	short ev = 0;
+
+	if (c->tx_bytes < TX_BACKLOG_MAX)
+		ev |= POLLIN;
+	if (txq_head_ready(c) || (!c->txq_head && c->flood_left && !c->mute))
+		ev |= POLLOUT;
+	return ev;
+}
+
+/* Nanoseconds until conn_on_timer() has work, or -1 for none. */
+int64_t conn_timeout_ns(const struct conn *c)
+{
+	uint64_t now = now_ns(), t = UINT64_MAX;
+
+	if (c->nheld)
+		t = c->held_deadline;
+	if (c->txq_head && c->txq_head->not_before > now &&
+	    c->txq_head->not_before < t)
+		t = c->txq_head->not_before;
+	if (t == UINT64_MAX)
+		return -1;
+	return t > now ? (int64_t)(t - now) : 0;
+}
+
+void conn_on_timer(struct conn *c)
+{
+	if (c->nheld && now_ns() >= c->held_deadline)
+		reorder_release(c);
+	conn_on_writable(c);
+}
+
+/* An id the client has not used on this connection (for --hostile). */
+uint16_t conn_unused_id(const struct conn *c)
+{
+	uint16_t id = c->last_id + 0x8000;
+	unsigned int i;
+
+	for (i = 0; i < 65536; i++, id++)
+		if (!(c->ids_seen[id / 8] & (1u << (id % 8))))
+			return id;
+	return id;	/* all 65536 used: nothing is "never used" */
+}

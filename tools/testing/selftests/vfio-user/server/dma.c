@@ -1,0 +1,117 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * DMA_MAP / DMA_UNMAP: the table of client memory windows.
+ *
+ * The device has no DMA engine yet, so the table only has to be right:
+ * mappings must not overlap, unmaps must match a map exactly (spec) or be
+ * VFIO_DMA_UNMAP_FLAG_ALL (libvfio-user, used by QEMU), and a window that
+ * comes with an fd is mmap()ed here as a real server would, so a client
+ * sending a bad fd/offset/size learns it from the reply.
+ */
+#include <errno.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/mman.h>
+
+#include "server.h"
+
+#define DMA_PAGE	4096ull		/* the only pgsize we advertise */
+
+static void dma_release(struct dma_map *m)
+{
+	if (m->va)
+		munmap(m->va, m->size);
+	if (m->fd >= 0)
+		close(m->fd);
+}
+
+void dma_fini(struct device *d)
+{
+	unsigned int i;
+
+	for (i = 0; i < d->nr_dma; i++)
+		dma_release(&d->dma[i]);
+	d->nr_dma = 0;
+}
+
+static bool dma_overlaps(const struct device *d, uint64_t iova, uint64_t size)
+{
+	unsigned int i;
+
+	for (i = 0; i < d->nr_dma; i++) {
+		const struct dma_map *m = &d->dma[i];
+
+		if (iova < m->iova + m->size && m->iova < iova + size)
+			return true;
+	}
+	return false;
+}
+
+static int dma_check(const struct device *d, const struct vfio_user_dma_map *m)
+{
+	uint32_t known = VFIO_USER_F_DMA_REGION_READ |
+			 VFIO_USER_F_DMA_REGION_WRITE;
+
+	if ((m->flags & ~known) || !m->size ||
+	    (m->address | m->size | m->offset) & (DMA_PAGE - 1) ||
+	    m->address + m->size < m->address)
+		return -EINVAL;
+	if (dma_overlaps(d, m->address, m->size))
+		return -EEXIST;
+	if (d->nr_dma == TDEV_MAX_DMA_MAPS)
+		return -ENOSPC;
+	return 0;
+}
+
+/* @fd: -1, or an fd the entry takes over on success (then set to -1). */
+int dma_map(struct device *d, const struct vfio_user_dma_map *m, int *fd)
+{
+	struct dma_map *e = &d->dma[d->nr_dma];
+	int prot = 0, err;
+
+	err = dma_check(d, m);
+	if (err)
+		return err;
+	if (m->flags & VFIO_USER_F_DMA_REGION_READ)
+		prot |= PROT_READ;
+	if (m->flags & VFIO_USER_F_DMA_REGION_WRITE)
+		prot |= PROT_WRITE;
+
+	*e = (struct dma_map){ .iova = m->address, .size = m->size,
+			       .offset = m->offset, .flags = m->flags,
+			       .fd = -1 };
+	if (*fd >= 0) {
+		void *va = mmap(NULL, m->size, prot, MAP_SHARED, *fd,
+				m->offset);
+
+		if (va == MAP_FAILED)
+			return -errno;
+		e->va = va;
+		e->fd = *fd;
+		*fd = -1;
+	}
+	d->nr_dma++;
+	return 0;
+}
+
+int dma_unmap(struct device *d, const struct vfio_user_dma_unmap *u)
+{
+	unsigned int i;
+
+	if (u->flags == VFIO_DMA_UNMAP_FLAG_ALL) {
+		if (u->address || u->size)
+			return -EINVAL;
+		dma_fini(d);
+		return 0;
+	}
+	if (u->flags)
+		return -EINVAL;
+	for (i = 0; i < d->nr_dma; i++) {
+		if (d->dma[i].iova != u->address || d->dma[i].size != u->size)
+			continue;
+		dma_release(&d->dma[i]);
+		d->dma[i] = d->dma[--d->nr_dma];	/* order is irrelevant */
+		return 0;
+	}
+	return -ENOENT;
+}

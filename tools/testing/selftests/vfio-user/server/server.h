@@ -1,0 +1,176 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * vfio_user_test_server internals.
+ *
+ * Layout:
+ *   vfio_user_test_server.c  CLI, listening socket, poll loop
+ *   server/conn.c            one client connection: framing, fds, send queue,
+ *                            reply delay/reorder, flood
+ *   server/proto.c           command decoding and validation, replies
+ *   server/hostile.c         deliberately broken replies (--hostile)
+ *   server/device.c          regions, BAR0 registers, BAR4, reset
+ *   server/config.c          PCI config space
+ *   server/irq.c             interrupts (SET_IRQS, raising)
+ *   server/dma.c             DMA map table
+ *   server/json.c            minimal JSON validation for VERSION
+ */
+#ifndef VFU_TEST_SERVER_H
+#define VFU_TEST_SERVER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <linux/vfio.h>
+#include <linux/vfio_user.h>
+
+#include "test_device.h"
+
+#define HDR_SIZE	sizeof(struct vfio_user_header)
+/* Largest message either way: a 1 MiB REGION_WRITE/READ plus its headers. */
+#define MAX_MSG_SIZE	(HDR_SIZE + sizeof(struct vfio_user_region_access) + \
+			 TDEV_MAX_DATA_XFER)
+/* fds accepted in one message; more than we advertise so that a client
+ * exceeding max_msg_fds gets EINVAL rather than silently lost fds. */
+#define RX_MAX_FDS	16
+/* Largest --caps string, so that the VERSION reply always fits. */
+#define MAX_CAPS_LEN	65536
+
+enum hostile_mode {
+	HOSTILE_NONE,
+	HOSTILE_GARBAGE,
+	HOSTILE_SHORT_CLOSE,
+	HOSTILE_HUGE_SIZE,
+	HOSTILE_UNKNOWN_ID,
+	HOSTILE_DUPLICATE,
+	HOSTILE_WRONG_CMD,
+	HOSTILE_NO_REPLY,
+	HOSTILE_FDS,
+	HOSTILE_MID_FRAME_CLOSE,
+	HOSTILE_FLOOD,
+	HOSTILE_EXIT,
+	HOSTILE_UNSOLICITED,
+};
+
+struct options {
+	const char *sock_path;
+	const char *caps;		/* VERSION reply JSON */
+	bool version_set;		/* --version given */
+	uint16_t major, minor;
+	bool not_pci, no_reset, once, verbose;
+	unsigned int reorder;		/* replies held and reversed; 0/1 = off */
+	unsigned int delay_ms;
+	enum hostile_mode hostile;
+	unsigned int hostile_after;
+	unsigned long flood_count;
+	int ready_fd;
+};
+
+extern const struct options *opt;
+
+void vlog(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void log_msg(const char *dir, const struct vfio_user_header *h,
+	     unsigned int nfds);
+uint64_t now_ns(void);
+
+/* ---- device model ---- */
+
+struct dma_map {
+	uint64_t iova, size, offset;
+	uint32_t flags;
+	int fd;			/* -1: message-based DMA only */
+	void *va;		/* mapping of fd, NULL without fd */
+};
+
+struct device {
+	int bar2_fd;			/* memfd, sent with GET_REGION_INFO */
+	uint8_t *bar2;			/* server's mapping of it */
+	uint8_t cfg[TDEV_CONFIG_SIZE];
+	uint8_t cfg_wmask[TDEV_CONFIG_SIZE];
+	uint8_t msix_table[TDEV_MSIX_COUNT * 16];
+	uint32_t scratch, write_count, reset_count, irq_count;
+	/* eventfd per IRQ index and vector, -1 when none is registered */
+	int irq_fds[TDEV_NUM_IRQS][TDEV_MSIX_COUNT];
+	struct dma_map dma[TDEV_MAX_DMA_MAPS];
+	unsigned int nr_dma;
+};
+
+int device_init(struct device *d);
+void device_fini(struct device *d);
+void device_reset(struct device *d);
+uint64_t region_size(uint32_t index);
+uint32_t region_flags(uint32_t index);
+int region_access(struct device *d, uint32_t index, uint64_t offset,
+		  void *buf, uint32_t count, bool write);
+
+void config_reset(struct device *d);
+void config_access(struct device *d, uint64_t offset, void *buf,
+		   uint32_t count, bool write);
+
+void irq_init(struct device *d);
+void irq_fini(struct device *d);
+uint32_t irq_count(uint32_t index);
+uint32_t irq_info_flags(uint32_t index);
+void irq_raise(struct device *d, uint32_t value);
+int irq_set(struct device *d, const struct vfio_user_irq_set *s,
+	    const uint8_t *bools, int *fds, unsigned int nfds);
+
+void dma_fini(struct device *d);
+int dma_map(struct device *d, const struct vfio_user_dma_map *m, int *fd);
+int dma_unmap(struct device *d, const struct vfio_user_dma_unmap *u);
+
+bool json_caps_valid(const char *json);
+
+/* ---- connection ---- */
+
+struct txmsg;
+
+struct conn {
+	int fd;
+	struct device dev;
+	bool negotiated;		/* VERSION done */
+	bool dead;			/* close it at the next loop turn */
+	bool exit_server;		/* --hostile exit fired */
+
+	/* receive state: one message at a time, never past its end */
+	uint8_t *rxbuf;			/* MAX_MSG_SIZE bytes, shared */
+	size_t rx_have, rx_need;
+	int rx_fds[RX_MAX_FDS];
+	unsigned int rx_nfds;
+	bool rx_fds_lost;		/* MSG_CTRUNC or too many fds */
+
+	/* send state */
+	struct txmsg *txq_head, **txq_tail;
+	size_t tx_bytes;		/* bytes queued, for back-pressure */
+	struct txmsg *held;		/* --reorder: stack of held replies */
+	unsigned int nheld;
+	uint64_t held_deadline;
+	uint8_t *reply;			/* MAX_MSG_SIZE scratch for replies */
+
+	/* --hostile state */
+	unsigned int cmds_seen;		/* commands that wanted a reply */
+	bool hostile_done;
+	bool mute;			/* send nothing more */
+	unsigned long flood_left;
+	uint16_t flood_id;
+	uint16_t last_id;
+	uint8_t ids_seen[65536 / 8];
+};
+
+void conn_init(struct conn *c, int fd, uint8_t *rxbuf, uint8_t *reply);
+void conn_fini(struct conn *c);
+short conn_poll_events(const struct conn *c);
+int64_t conn_timeout_ns(const struct conn *c);
+void conn_on_readable(struct conn *c);
+void conn_on_writable(struct conn *c);
+void conn_on_timer(struct conn *c);
+
+#define EMIT_CLOSE_AFTER	(1u << 0)	/* close once this is sent */
+void conn_emit(struct conn *c, const void *msg, size_t len,
+	       const int *fds, unsigned int nfds, unsigned int flags);
+
+void proto_handle(struct conn *c, uint8_t *msg, size_t size,
+		  int *fds, unsigned int nfds);
+void hostile_emit(struct conn *c, uint8_t *msg, size_t len, int fd);
+uint16_t conn_unused_id(const struct conn *c);
+
+#endif /* VFU_TEST_SERVER_H */

@@ -1,0 +1,373 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * vfio_user_test_server - the vfio-user server the vfio_user tests run
+ * against.
+ *
+ * It emulates the PCI device described in test_device.h over a UNIX socket,
+ * follows the vfio-user protocol (QEMU docs/interop/vfio-user.rst, with
+ * libvfio-user as the reference for unwritten details) and can be told to
+ * misbehave in controlled ways (--hostile, --reorder, --delay-ms) so that a
+ * client's error handling can be tested.
+ *
+ * One single-threaded poll loop serves one client at a time; the next client
+ * is accepted when the current one leaves, with a fresh device.  Only libc.
+ *
+ * This file: command line, listening socket, signals, the loop.  The rest is
+ * in server/ (see server/server.h).
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+
+#include "server/server.h"
+
+#define DEFAULT_CAPS \
+	"{\"capabilities\":{\"max_msg_fds\":8,\"max_data_xfer_size\":1048576," \
+	"\"pgsizes\":4096,\"max_dma_maps\":65535,\"migration\":" \
+	"{\"pgsize\":4096,\"max_bitmap_size\":1048576}}}"
+
+const struct options *opt;
+static volatile sig_atomic_t stop_signal;
+
+void vlog(const char *fmt, ...)
+{
+	int saved = errno;	/* for %m */
+	va_list ap;
+
+	if (!opt->verbose)
+		return;
+	fprintf(stderr, "vfu-server[%d]: ", getpid());
+	errno = saved;
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+}
+
+uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000000000ull + ts.tv_nsec;
+}
+
+/* ---- command line ---- */
+
+static const char *const hostile_names[] = {
+	[HOSTILE_GARBAGE] = "garbage",
+	[HOSTILE_SHORT_CLOSE] = "short-close",
+	[HOSTILE_HUGE_SIZE] = "huge-size",
+	[HOSTILE_UNKNOWN_ID] = "unknown-id",
+	[HOSTILE_DUPLICATE] = "duplicate",
+	[HOSTILE_WRONG_CMD] = "wrong-cmd",
+	[HOSTILE_NO_REPLY] = "no-reply",
+	[HOSTILE_FDS] = "fds",
+	[HOSTILE_MID_FRAME_CLOSE] = "mid-frame-close",
+	[HOSTILE_FLOOD] = "flood",
+	[HOSTILE_EXIT] = "exit",
+	[HOSTILE_UNSOLICITED] = "unsolicited",
+};
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+"usage: vfio_user_test_server -s SOCKET_PATH [options]\n"
+"  -s, --socket PATH       listen on this UNIX socket (stale one removed)\n"
+"      --caps JSON         VERSION reply JSON, sent verbatim\n"
+"      --version MAJ.MIN   VERSION reply numbers (default 0.min(client,%d))\n"
+"      --not-pci           DEVICE_GET_INFO without the PCI flag\n"
+"      --no-reset          no RESET flag; DEVICE_RESET fails\n"
+"      --reorder N         answer up to N pipelined commands in reverse\n"
+"      --delay-ms N        delay every reply by N ms\n"
+"      --hostile MODE      misbehave: garbage short-close huge-size unknown-id\n"
+"                          duplicate wrong-cmd no-reply fds mid-frame-close\n"
+"                          flood exit unsolicited\n"
+"      --hostile-after N   answer N commands normally first (default 0: the\n"
+"                          VERSION reply); only commands that want a reply\n"
+"                          count, and the count restarts on every connection\n"
+"      --flood-count N     DMA_READ requests sent by 'flood' (default 1000000)\n"
+"      --once              exit when the first client disconnects\n"
+"      --ready-fd N        write \"ready\\n\" to fd N once listening\n"
+"  -v, --verbose           log every message on stderr\n",
+		TDEV_SERVER_MINOR);
+}
+
+static unsigned long parse_num(const char *s, unsigned long max)
+{
+	unsigned long v;
+	char *end;
+
+	errno = 0;
+	v = strtoul(s, &end, 0);
+	if (errno || end == s || *end || *s == '-' || v > max) {
+		fprintf(stderr, "bad number '%s'\n", s);
+		exit(2);
+	}
+	return v;
+}
+
+static enum hostile_mode parse_hostile(const char *s)
+{
+	size_t i;
+
+	for (i = 1; i < sizeof(hostile_names) / sizeof(hostile_names[0]); i++)
+		if (!strcmp(s, hostile_names[i]))
+			return i;
+	fprintf(stderr, "unknown --hostile mode '%s'\n", s);
+	exit(2);
+}
+
+static void parse_version(const char *s, struct options *o)
+{
+	char buf[32], *dot;
+
+	snprintf(buf, sizeof(buf), "%s", s);
+	dot = strchr(buf, '.');
+	if (!dot) {
+		fprintf(stderr, "--version wants MAJOR.MINOR\n");
+		exit(2);
+	}
+	*dot = '\0';
+	o->major = parse_num(buf, 0xffff);
+	o->minor = parse_num(dot + 1, 0xffff);
+	o->version_set = true;
+}
+
+enum {
+	OPT_CAPS = 256, OPT_VERSION, OPT_NOT_PCI, OPT_NO_RESET, OPT_REORDER,
+	OPT_DELAY, OPT_HOSTILE, OPT_HOSTILE_AFTER, OPT_FLOOD_COUNT, OPT_ONCE,
+	OPT_READY_FD,
+};
+
+static const struct option long_opts[] = {
+	{ "socket", required_argument, NULL, 's' },
+	{ "caps", required_argument, NULL, OPT_CAPS },
+	{ "version", required_argument, NULL, OPT_VERSION },
+	{ "not-pci", no_argument, NULL, OPT_NOT_PCI },
+	{ "no-reset", no_argument, NULL, OPT_NO_RESET },
+	{ "reorder", required_argument, NULL, OPT_REORDER },
+	{ "delay-ms", required_argument, NULL, OPT_DELAY },
+	{ "hostile", required_argument, NULL, OPT_HOSTILE },
+	{ "hostile-after", required_argument, NULL, OPT_HOSTILE_AFTER },
+	{ "flood-count", required_argument, NULL, OPT_FLOOD_COUNT },
+	{ "once", no_argument, NULL, OPT_ONCE },
+	{ "ready-fd", required_argument, NULL, OPT_READY_FD },
+	{ "verbose", no_argument, NULL, 'v' },
+	{ "help", no_argument, NULL, 'h' },
+	{ }
+};
+
+static void parse_args(int argc, char **argv, struct options *o)
+{
+	int c;
+
+	while ((c = getopt_long(argc, argv, "s:vh", long_opts, NULL)) != -1) {
+		switch (c) {
+		case 's': o->sock_path = optarg; break;
+		case 'v': o->verbose = true; break;
+		case 'h': usage(stdout); exit(0);
+		case OPT_CAPS: o->caps = optarg; break;
+		case OPT_VERSION: parse_version(optarg, o); break;
+		case OPT_NOT_PCI: o->not_pci = true; break;
+		case OPT_NO_RESET: o->no_reset = true; break;
+		case OPT_REORDER: o->reorder = parse_num(optarg, 65536); break;
+		case OPT_DELAY: o->delay_ms = parse_num(optarg, 3600000); break;
+		case OPT_HOSTILE: o->hostile = parse_hostile(optarg); break;
+		case OPT_HOSTILE_AFTER:
+			o->hostile_after = parse_num(optarg, 1u << 30);
+			break;
+		case OPT_FLOOD_COUNT:
+			o->flood_count = parse_num(optarg, 1ul << 40);
+			break;
+		case OPT_ONCE: o->once = true; break;
+		case OPT_READY_FD: o->ready_fd = parse_num(optarg, 1 << 20); break;
+		default: usage(stderr); exit(2);
+		}
+	}
+	if (!o->sock_path || optind != argc) {
+		usage(stderr);
+		exit(2);
+	}
+	if (strlen(o->caps) >= MAX_CAPS_LEN) {
+		fprintf(stderr, "--caps longer than %d bytes\n", MAX_CAPS_LEN);
+		exit(2);
+	}
+}
+
+/* ---- socket and signals ---- */
+
+static void on_signal(int sig)
+{
+	stop_signal = sig;
+}
+
+/*
+ * SIGTERM/SIGINT stay blocked except inside ppoll(), so a signal can never
+ * slip in between checking stop_signal and going to sleep.
+ */
+static void setup_signals(sigset_t *wait_mask)
+{
+	struct sigaction sa = { .sa_handler = on_signal };
+	sigset_t block;
+
+	sigemptyset(&block);
+	sigaddset(&block, SIGTERM);
+	sigaddset(&block, SIGINT);
+	sigprocmask(SIG_BLOCK, &block, wait_mask);
+	sigdelset(wait_mask, SIGTERM);
+	sigdelset(wait_mask, SIGINT);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);	/* belt and braces: we use MSG_NOSIGNAL */
+}
+
+static int listen_on(const char *path)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct stat st;
+	int fd;
+
+	if (strlen(path) >= sizeof(sa.sun_path)) {
+		fprintf(stderr, "socket path too long: %s\n", path);
+		return -1;
+	}
+	strcpy(sa.sun_path, path);
+	/* A previous server that died leaves its socket behind. */
+	if (lstat(path, &st) == 0 && S_ISSOCK(st.st_mode))
+		unlink(path);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
+	    listen(fd, 16) < 0) {
+		fprintf(stderr, "listen on %s: %s\n", path, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+static void signal_ready(int fd)
+{
+	static const char msg[] = "ready\n";
+
+	if (write(fd, msg, sizeof(msg) - 1) != sizeof(msg) - 1)
+		fprintf(stderr, "--ready-fd %d: %s\n", fd, strerror(errno));
+	close(fd);
+}
+
+/* ---- the loop ---- */
+
+/* Returns a connected, non-blocking socket, or -1 when told to stop. */
+static int wait_for_client(int lfd, const sigset_t *wait_mask)
+{
+	struct pollfd p = { .fd = lfd, .events = POLLIN };
+
+	while (!stop_signal) {
+		int fd;
+
+		if (ppoll(&p, 1, NULL, wait_mask) < 0) {
+			if (errno == EINTR)
+				continue;
+			fprintf(stderr, "poll: %s\n", strerror(errno));
+			return -1;
+		}
+		fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd >= 0) {
+			vlog("client connected\n");
+			return fd;
+		}
+		if (errno != EINTR && errno != EAGAIN && errno != ECONNABORTED)
+			fprintf(stderr, "accept: %s\n", strerror(errno));
+	}
+	return -1;
+}
+
+static void run_conn(struct conn *c, const sigset_t *wait_mask)
+{
+	while (!c->dead && !stop_signal) {
+		struct pollfd p = { .fd = c->fd, .events = conn_poll_events(c) };
+		int64_t t = conn_timeout_ns(c);
+		struct timespec ts = { t / 1000000000, t % 1000000000 };
+
+		if (ppoll(&p, 1, t < 0 ? NULL : &ts, wait_mask) < 0) {
+			if (errno == EINTR)
+				continue;
+			vlog("poll: %m\n");
+			return;
+		}
+		if (p.revents & POLLIN)
+			conn_on_readable(c);
+		else if (p.revents & (POLLHUP | POLLERR | POLLNVAL))
+			c->dead = true;
+		if (!c->dead && (p.revents & POLLOUT))
+			conn_on_writable(c);
+		if (!c->dead)
+			conn_on_timer(c);
+	}
+}
+
+static void serve(int lfd, const sigset_t *wait_mask)
+{
+	uint8_t *rxbuf = malloc(MAX_MSG_SIZE), *reply = malloc(MAX_MSG_SIZE);
+	static struct conn c;	/* tens of KiB: keep it off the stack */
+	bool exit_server = false;
+
+	if (!rxbuf || !reply) {
+		fprintf(stderr, "out of memory\n");
+		goto out;
+	}
+	while (!stop_signal && !exit_server) {
+		int fd = wait_for_client(lfd, wait_mask);
+
+		if (fd < 0)
+			break;
+		conn_init(&c, fd, rxbuf, reply);
+		run_conn(&c, wait_mask);
+		exit_server = c.exit_server || opt->once;
+		if (c.exit_server)
+			vlog("hostile exit\n");
+		conn_fini(&c);
+		vlog("client gone\n");
+	}
+out:
+	free(rxbuf);
+	free(reply);
+}
+
+int main(int argc, char **argv)
+{
+	struct options o = {
+		.caps = DEFAULT_CAPS,
+		.flood_count = 1000000,
+		.ready_fd = -1,
+	};
+	sigset_t wait_mask;
+	int lfd;
+
+	parse_args(argc, argv, &o);
+	opt = &o;
+	setup_signals(&wait_mask);
+	lfd = listen_on(o.sock_path);
+	if (lfd < 0)
+		return 1;
+	if (o.ready_fd >= 0)
+		signal_ready(o.ready_fd);
+	vlog("listening on %s\n", o.sock_path);
+
+	serve(lfd, &wait_mask);
+
+	close(lfd);
+	unlink(o.sock_path);
+	vlog("exiting%s\n", stop_signal ? " on signal" : "");
+	return 0;
+}

@@ -1,0 +1,439 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Helpers for the vfio_user driver selftests: start the project's test
+ * server, bind it through sysfs, open the resulting device the way a VMM
+ * does (container, group, device fd), and read the numbers the leak checks
+ * compare.  Everything goes through the real interfaces.
+ */
+#ifndef VU_TEST_H
+#define VU_TEST_H
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+#include <linux/vfio.h>
+
+#define VU_BUS		"/sys/bus/vfio-user"
+#define VU_MAX_ARGS	32
+
+/* A test server process and the socket it listens on. */
+struct vu_server {
+	pid_t pid;
+	char dir[64];
+	char path[108];
+};
+
+static inline long long vu_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
+}
+
+/* The server binary sits next to the test binary. */
+static inline void vu_server_binary(char *buf, size_t size)
+{
+	char self[PATH_MAX - 32];
+	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	char *slash;
+
+	if (n < 0)
+		n = 0;
+	self[n] = '\0';
+	slash = strrchr(self, '/');
+	if (slash)
+		*slash = '\0';
+	snprintf(buf, size, "%s/vfio_user_test_server", self);
+}
+
+/*
+ * Start the server with extra arguments (NULL-terminated list) and wait
+ * until it listens.  Returns 0 or -errno.
+ */
+static inline int vu_server_startv(struct vu_server *srv, const char *const *extra)
+{
+	const char *argv[VU_MAX_ARGS];
+	char bin[PATH_MAX], fdarg[16];
+	int pipefd[2], argc = 0, i;
+	char ready[8];
+	ssize_t n;
+
+	snprintf(srv->dir, sizeof(srv->dir), "/tmp/vu-test-XXXXXX");
+	if (!mkdtemp(srv->dir))
+		return -errno;
+	snprintf(srv->path, sizeof(srv->path), "%s/sock", srv->dir);
+	if (pipe(pipefd))
+		return -errno;
+	vu_server_binary(bin, sizeof(bin));
+	snprintf(fdarg, sizeof(fdarg), "%d", pipefd[1]);
+
+	argv[argc++] = bin;
+	argv[argc++] = "-s";
+	argv[argc++] = srv->path;
+	argv[argc++] = "--ready-fd";
+	argv[argc++] = fdarg;
+	for (i = 0; extra && extra[i] && argc < VU_MAX_ARGS - 1; i++)
+		argv[argc++] = extra[i];
+	argv[argc] = NULL;
+
+	srv->pid = fork();
+	if (srv->pid < 0)
+		return -errno;
+	if (srv->pid == 0) {
+		close(pipefd[0]);
+		execv(bin, (char *const *)argv);
+		_exit(127);
+	}
+	close(pipefd[1]);
+	n = read(pipefd[0], ready, sizeof(ready));
+	close(pipefd[0]);
+	return n > 0 ? 0 : -ECHILD;
+}
+
+#define vu_server_start(srv, ...) \
+	vu_server_startv(srv, (const char *const[]){ __VA_ARGS__ })
+
+static inline void vu_server_stop(struct vu_server *srv)
+{
+	if (srv->pid > 0) {
+		kill(srv->pid, SIGKILL);
+		waitpid(srv->pid, NULL, 0);
+		srv->pid = 0;
+	}
+	unlink(srv->path);
+	rmdir(srv->dir);
+}
+
+/* Write @val to a sysfs file; returns 0 or -errno of the write. */
+static inline int vu_write_file(const char *file, const char *val)
+{
+	int fd = open(file, O_WRONLY);
+	ssize_t n;
+	int err;
+
+	if (fd < 0)
+		return -errno;
+	n = write(fd, val, strlen(val));
+	err = n < 0 ? -errno : 0;
+	close(fd);
+	return err;
+}
+
+static inline int vu_read_file(const char *file, char *buf, size_t size)
+{
+	int fd = open(file, O_RDONLY);
+	ssize_t n;
+
+	if (fd < 0)
+		return -errno;
+	n = read(fd, buf, size - 1);
+	close(fd);
+	if (n < 0)
+		return -errno;
+	buf[n] = '\0';
+	while (n > 0 && buf[n - 1] == '\n')
+		buf[--n] = '\0';
+	return 0;
+}
+
+/* Read attribute @attr of device @name into @buf, "" when unreadable. */
+static inline const char *vu_attr(const char *name, const char *attr,
+				  char *buf, size_t size)
+{
+	char file[PATH_MAX];
+
+	snprintf(file, sizeof(file), VU_BUS "/devices/%s/%s", name, attr);
+	if (vu_read_file(file, buf, size))
+		buf[0] = '\0';
+	return buf;
+}
+
+static inline int vu_set_attr(const char *name, const char *attr,
+			      const char *val)
+{
+	char file[PATH_MAX];
+
+	snprintf(file, sizeof(file), VU_BUS "/devices/%s/%s", name, attr);
+	return vu_write_file(file, val);
+}
+
+/* Highest N of the vfio-userN devices now present, -1 when none. */
+static inline int vu_highest_id(void)
+{
+	DIR *d = opendir(VU_BUS "/devices");
+	struct dirent *de;
+	int max = -1, id;
+
+	if (!d)
+		return -1;
+	while ((de = readdir(d)))
+		if (sscanf(de->d_name, "vfio-user%d", &id) == 1 && id > max)
+			max = id;
+	closedir(d);
+	return max;
+}
+
+/*
+ * Bind the server at @path.  On success @name gets the new device's name:
+ * the device whose socket_path is @path and that was not there before.
+ */
+static inline int vu_bind(const char *path, char *name, size_t size)
+{
+	char seen[64][32];
+	int nseen = 0, err, i;
+	DIR *d;
+	struct dirent *de;
+	char buf[128];
+
+	d = opendir(VU_BUS "/devices");
+	while (d && (de = readdir(d)) && nseen < 64)
+		if (!strncmp(de->d_name, "vfio-user", 9) && strlen(de->d_name) < sizeof(seen[0]))
+			strcpy(seen[nseen++], de->d_name);
+	if (d)
+		closedir(d);
+
+	err = vu_write_file(VU_BUS "/new_device", path);
+	if (err)
+		return err;
+
+	d = opendir(VU_BUS "/devices");
+	while (d && (de = readdir(d))) {
+		bool old = false;
+
+		if (strncmp(de->d_name, "vfio-user", 9))
+			continue;
+		for (i = 0; i < nseen; i++)
+			old |= !strcmp(seen[i], de->d_name);
+		if (old)
+			continue;
+		if (!strcmp(vu_attr(de->d_name, "socket_path", buf, sizeof(buf)), path) &&
+		    strlen(de->d_name) < size) {
+			strcpy(name, de->d_name);
+			closedir(d);
+			return 0;
+		}
+	}
+	if (d)
+		closedir(d);
+	return -ENOENT;
+}
+
+static inline int vu_unbind(const char *name)
+{
+	return vu_write_file(VU_BUS "/del_device", name);
+}
+
+static inline bool vu_exists(const char *name)
+{
+	char dir[PATH_MAX];
+	struct stat st;
+
+	snprintf(dir, sizeof(dir), VU_BUS "/devices/%s", name);
+	return stat(dir, &st) == 0;
+}
+
+/* Wait up to @ms for attribute @attr of @name to read @want. */
+static inline bool vu_wait_attr(const char *name, const char *attr,
+				const char *want, int ms)
+{
+	long long end = vu_now_ms() + ms;
+	char buf[128];
+
+	do {
+		if (!strcmp(vu_attr(name, attr, buf, sizeof(buf)), want))
+			return true;
+		usleep(10000);
+	} while (vu_now_ms() < end);
+	return false;
+}
+
+/* A value from the device's debugfs stats file, -1 when absent. */
+static inline long long vu_stat(const char *name, const char *key)
+{
+	char file[PATH_MAX], buf[2048], *p;
+	size_t len = strlen(key);
+
+	snprintf(file, sizeof(file), "/sys/kernel/debug/vfio-user/%s/stats", name);
+	if (vu_read_file(file, buf, sizeof(buf)))
+		return -1;
+	for (p = buf; p; p = strchr(p, '\n')) {
+		if (*p == '\n')
+			p++;
+		if (!strncmp(p, key, len) && p[len] == ':')
+			return atoll(p + len + 1);
+	}
+	return -1;
+}
+
+/*
+ * How many commands a bind sends (VERSION, DEVICE_GET_INFO, region and IRQ
+ * info), as a string for the server's --hostile-after: misbehaving on the
+ * next command hits the VMM's first access.
+ */
+static inline const char *vu_bind_commands(void)
+{
+	static char count[16];
+	struct vu_server srv;
+	char name[32];
+
+	if (count[0])
+		return count;
+	if (vu_server_start(&srv, NULL) || vu_bind(srv.path, name, sizeof(name))) {
+		vu_server_stop(&srv);
+		return "0";
+	}
+	snprintf(count, sizeof(count), "%lld", vu_stat(name, "msgs_sent"));
+	vu_unbind(name);
+	vu_server_stop(&srv);
+	return count;
+}
+
+/* The VFIO handles a VMM holds. */
+struct vu_vfio {
+	int container;
+	int group;
+	int device;
+	int group_id;
+};
+
+/* The iommu_group number behind a bound device, -errno on failure. */
+static inline int vu_group_id(const char *name)
+{
+	char link[PATH_MAX], target[256];
+	ssize_t n;
+	char *base;
+
+	snprintf(link, sizeof(link), VU_BUS "/devices/%s/iommu_group", name);
+	n = readlink(link, target, sizeof(target) - 1);
+	if (n < 0)
+		return -errno;
+	target[n] = '\0';
+	base = strrchr(target, '/');
+	return atoi(base ? base + 1 : target);
+}
+
+/* Open the device the way QEMU's vfio-pci sysfsdev= does. */
+static inline int vu_vfio_open(const char *name, struct vu_vfio *v)
+{
+	struct vfio_group_status status = { .argsz = sizeof(status) };
+	char dev[64];
+	int err;
+
+	v->container = v->group = v->device = -1;
+	v->group_id = vu_group_id(name);
+	if (v->group_id < 0)
+		return v->group_id;
+	v->container = open("/dev/vfio/vfio", O_RDWR);
+	if (v->container < 0)
+		return -errno;
+	snprintf(dev, sizeof(dev), "/dev/vfio/%d", v->group_id);
+	v->group = open(dev, O_RDWR);
+	if (v->group < 0)
+		return -errno;
+	if (ioctl(v->group, VFIO_GROUP_GET_STATUS, &status))
+		return -errno;
+	if (!(status.flags & VFIO_GROUP_FLAGS_VIABLE))
+		return -EBUSY;
+	if (ioctl(v->group, VFIO_GROUP_SET_CONTAINER, &v->container))
+		return -errno;
+	if (ioctl(v->container, VFIO_SET_IOMMU, VFIO_TYPE1v2_IOMMU))
+		return -errno;
+	v->device = ioctl(v->group, VFIO_GROUP_GET_DEVICE_FD, name);
+	if (v->device < 0) {
+		err = -errno;
+		v->device = -1;
+		return err;
+	}
+	return 0;
+}
+
+static inline void vu_vfio_close(struct vu_vfio *v)
+{
+	if (v->device >= 0)
+		close(v->device);
+	if (v->group >= 0)
+		close(v->group);
+	if (v->container >= 0)
+		close(v->container);
+	v->container = v->group = v->device = -1;
+}
+
+/* File offset of a region, in vfio-pci's encoding. */
+static inline off_t vu_region_off(unsigned int index)
+{
+	return (off_t)index << 40;
+}
+
+/* Number of open fds of this process. */
+static inline int vu_count_fds(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	int n = 0;
+
+	if (!d)
+		return -1;
+	while (readdir(d))
+		n++;
+	closedir(d);
+	return n;
+}
+
+/* A value from /proc/meminfo, in kB. */
+static inline long vu_meminfo_kb(const char *key)
+{
+	FILE *f = fopen("/proc/meminfo", "r");
+	char line[128];
+	size_t len = strlen(key);
+	long val = -1;
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (!strncmp(line, key, len) && line[len] == ':')
+			val = atol(line + len + 1);
+	fclose(f);
+	return val;
+}
+
+/* How many iommu groups exist: each bound device adds one. */
+static inline int vu_count_groups(void)
+{
+	DIR *d = opendir("/sys/kernel/iommu_groups");
+	struct dirent *de;
+	int n = 0;
+
+	if (!d)
+		return -1;
+	while ((de = readdir(d)))
+		if (de->d_name[0] != '.')
+			n++;
+	closedir(d);
+	return n;
+}
+
+/* The module's reference count: open device files hold one each. */
+static inline int vu_module_refcnt(void)
+{
+	char buf[32];
+
+	if (vu_read_file("/sys/module/vfio_user/refcnt", buf, sizeof(buf)))
+		return -1;
+	return atoi(buf);
+}
+
+#endif /* VU_TEST_H */
