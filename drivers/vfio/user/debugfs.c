@@ -15,6 +15,7 @@ static int vfio_user_stats_show(struct seq_file *m, void *unused)
 {
 	struct vfio_user_dev *udev = m->private;
 	struct vfio_user_stats *st = &udev->conn.stats;
+	struct vfio_user_dma_stats *dst = &udev->dma_stats;
 	unsigned int in_flight = 0;
 	unsigned long id;
 	void *entry;
@@ -32,6 +33,11 @@ static int vfio_user_stats_show(struct seq_file *m, void *unused)
 	seq_printf(m, "server_requests: %lld\n", atomic64_read(&st->server_reqs));
 	seq_printf(m, "in_flight: %u\n", in_flight);
 	seq_printf(m, "max_rtt_ns: %lld\n", atomic64_read(&st->max_rtt_ns));
+	seq_printf(m, "dma_bytes_read: %lld\n", atomic64_read(&dst->bytes_read));
+	seq_printf(m, "dma_bytes_written: %lld\n", atomic64_read(&dst->bytes_written));
+	seq_printf(m, "dma_errors: %lld\n", atomic64_read(&dst->errors));
+	seq_printf(m, "dma_faults: %lld\n", atomic64_read(&dst->faults));
+	seq_printf(m, "dma_pinned_pages: %lld\n", atomic64_read(&dst->pinned));
 	return 0;
 }
 DEFINE_SHOW_ATTRIBUTE(vfio_user_stats);

@@ -53,16 +53,6 @@
 					 VFIO_IRQ_INFO_AUTOMASKED |	\
 					 VFIO_IRQ_INFO_NORESIZE)
 
-/**
- * struct vfio_user_vdev - the vfio_device of a bound server
- * @vdev: the vfio_device; must stay first (vfio_alloc_device)
- * @udev: the bus device that owns the connection and the device description
- */
-struct vfio_user_vdev {
-	struct vfio_device vdev;
-	struct vfio_user_dev *udev;
-};
-
 static struct vfio_user_dev *to_udev(struct vfio_device *vdev)
 {
 	return container_of(vdev, struct vfio_user_vdev, vdev)->udev;
@@ -710,9 +700,14 @@ static long vfio_user_ioctl(struct vfio_device *vdev, unsigned int cmd,
 
 /* ---- open and close ---- */
 
+/* Runs in the VMM's context, under vfio core's device-set lock. */
 static int vfio_user_open_device(struct vfio_device *vdev)
 {
-	return vfio_user_conn_usable(&to_udev(vdev)->conn) ? 0 : -EIO;
+	struct vfio_user_dev *udev = to_udev(vdev);
+
+	if (!vfio_user_conn_usable(&udev->conn))
+		return -EIO;
+	return vfio_user_dma_open(udev);
 }
 
 /*
@@ -741,6 +736,14 @@ static void vfio_user_close_device(struct vfio_device *vdev)
 	if ((udev->info.flags & VFIO_USER_DEVICE_FLAGS_RESET) &&
 	    vfio_user_conn_usable(&udev->conn))
 		vfio_user_ioctl_reset(udev, false);
+	/* Last: the reset stopped the device's own DMA. */
+	vfio_user_dma_close(udev);
+}
+
+static void vfio_user_dma_unmap_op(struct vfio_device *vdev, u64 iova,
+				   u64 length)
+{
+	vfio_user_dma_unmap(to_udev(vdev), iova, length);
 }
 
 /* ---- read, write, mmap ---- */
@@ -951,6 +954,7 @@ static const struct vfio_device_ops vfio_user_dev_ops = {
 	.write = vfio_user_write,
 	.mmap = vfio_user_mmap,
 	.request = vfio_user_request,
+	.dma_unmap = vfio_user_dma_unmap_op,
 	.bind_iommufd = vfio_iommufd_emulated_bind,
 	.unbind_iommufd = vfio_iommufd_emulated_unbind,
 	.attach_ioas = vfio_iommufd_emulated_attach_ioas,

@@ -168,6 +168,7 @@ static const struct attribute_group vfio_user_caps_group = {
 static const struct attribute_group *vfio_user_dev_groups[] = {
 	&vfio_user_dev_group,
 	&vfio_user_caps_group,
+	&vfio_user_dma_group,
 	NULL
 };
 
@@ -256,6 +257,7 @@ static struct vfio_user_dev *vfio_user_dev_create(const char *path)
 	udev->id = ret;
 	strscpy(udev->socket_path, path, sizeof(udev->socket_path));
 	spin_lock_init(&udev->irq_lock);
+	vfio_user_dma_init(udev);
 
 	/* From here on the release callback frees udev and its id. */
 	udev->dev.bus = &vfio_user_bus;
@@ -268,6 +270,7 @@ static struct vfio_user_dev *vfio_user_dev_create(const char *path)
 	udev->conn.name = dev_name(&udev->dev);
 	udev->conn.timeout_ms = VFIO_USER_DEFAULT_TIMEOUT_MS;
 	udev->conn.broken_notify = vfio_user_dev_conn_broken;
+	udev->conn.serve = vfio_user_dma_serve;
 	udev->conn.owner = udev;
 
 	ret = vfio_user_conn_connect(&udev->conn, path);

@@ -941,26 +941,38 @@ static void vfio_user_rx_work(struct work_struct *work)
 	vfio_user_rx_abort(conn);
 }
 
-/* Reply to a server request with an error only: no payload. */
-static void vfio_user_reply_error(struct vfio_user_conn *conn,
-				  const struct vfio_user_header *req, u32 err)
+/**
+ * vfio_user_conn_reply() - answer a request the server sent us
+ * @conn: the connection
+ * @req: the request's header
+ * @payload: reply payload, or NULL
+ * @len: its length
+ * @error: 0, or the errno of an error reply (which carries no payload)
+ *
+ * Never waits for anything but the socket (bounded by its send timeout).
+ */
+void vfio_user_conn_reply(struct vfio_user_conn *conn,
+			  const struct vfio_user_header *req,
+			  const void *payload, size_t len, u32 error)
 {
 	struct vfio_user_header hdr = {
 		.msg_id = req->msg_id,
 		.command = req->command,
-		.msg_size = sizeof(hdr),
-		.flags = VFIO_USER_F_TYPE_REPLY | VFIO_USER_F_ERROR,
-		.error_reply = err,
+		.msg_size = sizeof(hdr) + (error ? 0 : len),
+		.flags = VFIO_USER_F_TYPE_REPLY | (error ? VFIO_USER_F_ERROR : 0),
+		.error_reply = error,
 	};
 
-	vfio_user_send_frame(conn, &hdr, NULL, 0, NULL, 0, false);
+	if (req->flags & VFIO_USER_F_NO_REPLY)
+		return;
+	vfio_user_send_frame(conn, &hdr, error ? NULL : payload,
+			     error ? 0 : len, NULL, 0, false);
 }
 
 /*
  * Serve the server's own requests, one at a time, away from the socket
- * callbacks and from the receive worker so that replies to our requests
- * never wait behind them.  Message-mode DMA is not wired up yet, so every
- * DMA_READ/DMA_WRITE is refused with EOPNOTSUPP.
+ * callbacks (wrong context) and from the receive worker, so that replies
+ * to our requests never wait behind a slow DMA.
  */
 static void vfio_user_req_work(struct work_struct *work)
 {
@@ -981,9 +993,14 @@ static void vfio_user_req_work(struct work_struct *work)
 		if (!req)
 			return;
 
-		if (!(req->hdr.flags & VFIO_USER_F_NO_REPLY) &&
-		    vfio_user_conn_usable(conn))
-			vfio_user_reply_error(conn, &req->hdr, EOPNOTSUPP);
+		if (vfio_user_conn_usable(conn)) {
+			if (conn->serve)
+				conn->serve(conn->owner, &req->hdr, req->payload,
+					    req->len);
+			else
+				vfio_user_conn_reply(conn, &req->hdr, NULL, 0,
+						     EOPNOTSUPP);
+		}
 		kfree(req);
 		if (was_full && vfio_user_conn_usable(conn))
 			queue_work(conn->wq, &conn->rx_work);

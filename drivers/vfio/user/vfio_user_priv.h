@@ -29,6 +29,7 @@
 #include <linux/kref.h>
 #include <linux/list.h>
 #include <linux/mutex.h>
+#include <linux/rwsem.h>
 #include <linux/spinlock.h>
 #include <linux/types.h>
 #include <linux/un.h>
@@ -153,6 +154,8 @@ struct vfio_user_server_req;
  * @stats: counters
  * @saved_data_ready: the socket's callback before we installed ours
  * @saved_state_change: likewise
+ * @serve: serves one server request (DMA_READ/DMA_WRITE, sizes checked)
+ *	from the request worker and answers it with vfio_user_conn_reply()
  * @broken_notify: called once, without locks, when the connection breaks
  * @owner: opaque pointer for @broken_notify
  * @name: device name, for messages
@@ -196,6 +199,8 @@ struct vfio_user_conn {
 
 	void (*saved_data_ready)(struct sock *sk);
 	void (*saved_state_change)(struct sock *sk);
+	void (*serve)(void *owner, const struct vfio_user_header *hdr,
+		      const void *payload, size_t len);
 	void (*broken_notify)(void *owner);
 	void *owner;
 	const char *name;
@@ -237,6 +242,39 @@ struct vfio_user_irq {
 	u32 count;
 };
 
+/* The IOVA window announced to the server by default: the first TiB. */
+#define VFIO_USER_DMA_DEFAULT_WINDOW	BIT_ULL(40)
+
+/**
+ * enum vfio_user_dma_mode - how the server reaches the VMM's memory
+ * @VFIO_USER_DMA_ZERO_COPY: DMA_MAP with a file the server mmaps, whose
+ *	pages are the VMM's, pinned on fault (falls back to message mode
+ *	when the server refuses the fd)
+ * @VFIO_USER_DMA_MESSAGE: DMA_MAP without fd; DMA_READ/DMA_WRITE messages
+ */
+enum vfio_user_dma_mode {
+	VFIO_USER_DMA_ZERO_COPY,
+	VFIO_USER_DMA_MESSAGE,
+};
+
+/**
+ * struct vfio_user_dma_stats - DMA counters shown in debugfs
+ * @bytes_read: bytes served to DMA_READ
+ * @bytes_written: bytes written by DMA_WRITE
+ * @errors: DMA requests refused
+ * @faults: zero-copy faults taken
+ * @pinned: pages pinned for the server right now
+ */
+struct vfio_user_dma_stats {
+	atomic64_t bytes_read;
+	atomic64_t bytes_written;
+	atomic64_t errors;
+	atomic64_t faults;
+	atomic64_t pinned;
+};
+
+struct vfio_user_dma_window;
+
 /**
  * struct vfio_user_dev - a bound vfio-user server, a device on our bus
  * @dev: the bus device, named vfio-userN; parent of the vfio_device
@@ -253,6 +291,14 @@ struct vfio_user_irq {
  *	connection's break path, so nothing sleeps under it
  * @err_trigger: the VMM's ERR eventfd, raised when the connection breaks
  * @req_trigger: the VMM's REQ eventfd, raised to ask for the device back
+ * @dma_rwsem: protects the dma_* fields; see dma.c
+ * @dma_mode: the mode asked for (sysfs dma_mode)
+ * @dma_iova: first IOVA of the window announced to the server
+ * @dma_size: its size
+ * @dma_open: DMA may be served: between open_device and close_device
+ * @dma_active: the mode in use while @dma_open
+ * @dma_window: the zero-copy window while open in that mode
+ * @dma_stats: DMA counters
  * @vdev: the vfio_device registered by probe, NULL when not registered
  * @debugfs: this device's debugfs directory
  */
@@ -270,6 +316,14 @@ struct vfio_user_dev {
 	spinlock_t irq_lock;
 	struct eventfd_ctx *err_trigger;
 	struct eventfd_ctx *req_trigger;
+	struct rw_semaphore dma_rwsem;
+	enum vfio_user_dma_mode dma_mode;
+	u64 dma_iova;
+	u64 dma_size;
+	bool dma_open;
+	enum vfio_user_dma_mode dma_active;
+	struct vfio_user_dma_window *dma_window;
+	struct vfio_user_dma_stats dma_stats;
 	struct vfio_user_vdev *vdev;
 	struct dentry *debugfs;
 };
@@ -320,6 +374,9 @@ void vfio_user_conn_set_timeout(struct vfio_user_conn *conn,
 				unsigned int timeout_ms);
 int vfio_user_conn_call(struct vfio_user_conn *conn,
 			struct vfio_user_call *call);
+void vfio_user_conn_reply(struct vfio_user_conn *conn,
+			  const struct vfio_user_header *req,
+			  const void *payload, size_t len, u32 error);
 void vfio_user_conn_break(struct vfio_user_conn *conn, const char *fmt, ...)
 	__printf(2, 3);
 bool vfio_user_conn_usable(struct vfio_user_conn *conn);
@@ -340,6 +397,25 @@ void vfio_user_free_device(struct vfio_user_dev *udev);
 int vfio_user_vdev_register(struct vfio_user_dev *udev);
 void vfio_user_vdev_unregister(struct vfio_user_dev *udev);
 void vfio_user_vdev_conn_broken(struct vfio_user_dev *udev);
+
+/**
+ * struct vfio_user_vdev - the vfio_device of a bound server
+ * @vdev: the vfio_device; must stay first (vfio_alloc_device)
+ * @udev: the bus device that owns the connection and the device description
+ */
+struct vfio_user_vdev {
+	struct vfio_device vdev;
+	struct vfio_user_dev *udev;
+};
+
+/* dma.c */
+extern const struct attribute_group vfio_user_dma_group;
+void vfio_user_dma_init(struct vfio_user_dev *udev);
+int vfio_user_dma_open(struct vfio_user_dev *udev);
+void vfio_user_dma_close(struct vfio_user_dev *udev);
+void vfio_user_dma_unmap(struct vfio_user_dev *udev, u64 iova, u64 length);
+void vfio_user_dma_serve(void *owner, const struct vfio_user_header *hdr,
+			 const void *payload, size_t len);
 
 /* debugfs.c */
 void vfio_user_debugfs_init(void);

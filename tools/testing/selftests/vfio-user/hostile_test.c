@@ -11,7 +11,7 @@
 
 /*
  * Misbehaving "after bind" means on the first command after the bind's
- * own, vu_bind_commands(): the VMM's first access.
+ * own, vu_setup_commands(): the VMM's first access.
  */
 FIXTURE(hostile) {
 	struct vu_server srv;
@@ -87,7 +87,7 @@ TEST_F(hostile, during_handshake)
 /* Misbehaving once bound: broken with a reason, and deletable. */
 TEST_F(hostile, after_bind)
 {
-	const char *args[] = { "--hostile", variant->mode, "--hostile-after", vu_bind_commands(),
+	const char *args[] = { "--hostile", variant->mode, "--hostile-after", vu_setup_commands(),
 			       NULL };
 	char reason[128], state[32];
 	uint32_t val = 0;
@@ -135,7 +135,7 @@ TEST_F(hostile, after_bind)
 /* A hostile server, bound and broken a hundred times, leaks nothing. */
 TEST(broken_cycles_do_not_leak)
 {
-	const char *args[] = { "--hostile", "unknown-id", "--hostile-after", vu_bind_commands(), NULL };
+	const char *args[] = { "--hostile", "unknown-id", "--hostile-after", vu_setup_commands(), NULL };
 	int groups = 0, fds = 0, i;
 	long slab_before = 0, slab_after;
 	struct vu_server srv;

@@ -179,7 +179,7 @@ static int open_with(struct vu_server *srv, char *name, struct vu_vfio *v,
 /* A server that stops answering: the caller gets ETIMEDOUT in time. */
 TEST(silent_server_times_out)
 {
-	const char *args[] = { "--hostile", "no-reply", "--hostile-after", vu_bind_commands(), NULL };
+	const char *args[] = { "--hostile", "no-reply", "--hostile-after", vu_setup_commands(), NULL };
 	struct vu_server srv;
 	struct vu_vfio v;
 	char name[32], buf[128];
@@ -232,7 +232,7 @@ static void *blocked_read(void *arg)
  */
 TEST(server_death_fails_blocked_callers_at_once)
 {
-	const char *args[] = { "--hostile", "no-reply", "--hostile-after", vu_bind_commands(), NULL };
+	const char *args[] = { "--hostile", "no-reply", "--hostile-after", vu_setup_commands(), NULL };
 	struct blocked b[4];
 	pthread_t th[4];
 	struct vu_server srv;

@@ -280,29 +280,6 @@ static inline long long vu_stat(const char *name, const char *key)
 	return -1;
 }
 
-/*
- * How many commands a bind sends (VERSION, DEVICE_GET_INFO, region and IRQ
- * info), as a string for the server's --hostile-after: misbehaving on the
- * next command hits the VMM's first access.
- */
-static inline const char *vu_bind_commands(void)
-{
-	static char count[16];
-	struct vu_server srv;
-	char name[32];
-
-	if (count[0])
-		return count;
-	if (vu_server_start(&srv, NULL) || vu_bind(srv.path, name, sizeof(name))) {
-		vu_server_stop(&srv);
-		return "0";
-	}
-	snprintf(count, sizeof(count), "%lld", vu_stat(name, "msgs_sent"));
-	vu_unbind(name);
-	vu_server_stop(&srv);
-	return count;
-}
-
 /* The VFIO handles a VMM holds. */
 struct vu_vfio {
 	int container;
@@ -371,6 +348,32 @@ static inline void vu_vfio_close(struct vu_vfio *v)
 	if (v->container >= 0)
 		close(v->container);
 	v->container = v->group = v->device = -1;
+}
+
+/*
+ * How many commands binding and opening the device send (the handshake,
+ * then DMA_MAP), as a string for the server's --hostile-after: misbehaving
+ * on the next command hits the VMM's first access.
+ */
+static inline const char *vu_setup_commands(void)
+{
+	static char count[16];
+	struct vu_server srv;
+	struct vu_vfio v;
+	char name[32];
+
+	if (count[0])
+		return count;
+	if (vu_server_start(&srv, NULL) || vu_bind(srv.path, name, sizeof(name))) {
+		vu_server_stop(&srv);
+		return "0";
+	}
+	if (!vu_vfio_open(name, &v))
+		snprintf(count, sizeof(count), "%lld", vu_stat(name, "msgs_sent"));
+	vu_vfio_close(&v);
+	vu_unbind(name);
+	vu_server_stop(&srv);
+	return count[0] ? count : "0";
 }
 
 /* File offset of a region, in vfio-pci's encoding. */

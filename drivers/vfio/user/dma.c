@@ -1,0 +1,673 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * vfio_user DMA: how the server reaches the VMM's memory.
+ *
+ * An emulated-IOMMU vfio_device never sees the VMM's VFIO_IOMMU_MAP_DMA,
+ * so the VMM's IOVA map cannot be mirrored to the server.  Instead, when
+ * the device is opened, one IOVA window (configurable, default the first
+ * TiB) is announced with DMA_MAP and withdrawn with DMA_UNMAP on close.
+ * Inside it, the kernel enforces the VMM's real mappings and permissions.
+ *
+ * Message mode: DMA_MAP carries no fd; the server sends DMA_READ and
+ * DMA_WRITE, served with vfio_dma_rw() from the request worker (a kworker:
+ * vfio_dma_rw() borrows the VMM's mm), only while the device is open.
+ *
+ * Zero-copy mode (the default when the server takes an fd): DMA_MAP
+ * carries a file of ours, the size of the window.  The server mmaps it;
+ * its first touch of a page faults here, the VMM's page behind that IOVA
+ * is pinned with vfio_pin_pages() (a batch of them where the next pages
+ * are not pinned yet) and mapped into the server by PFN.  When the VMM
+ * unmaps IOVA with pinned pages, type1 calls our dma_unmap: every server
+ * mapping of the range is zapped and the pages unpinned before it
+ * returns.  An IOVA the VMM has not mapped, or a write to one it mapped
+ * read-only, gets SIGBUS in the server, as an IOMMU fault stops a device.
+ *
+ * type1 retries dma_unmap while pages stay pinned and BUG()s after ten
+ * tries; a server faulting the range in again each time could get there.
+ * So an unmapped range is fenced for a while: faults in it get SIGBUS
+ * instead of a new pin.  A later map of the same IOVA works once the
+ * fence lapses.
+ *
+ * Locking: udev->dma_rwsem (write) covers open/close and configuration;
+ * serving a message and dma_unmap take it for read.  The window's mutex
+ * covers the pin table, the fences and the window's life; it nests inside
+ * dma_rwsem and the server's mmap_lock, and outside type1's iommu->lock.
+ */
+
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
+#include <linux/anon_inodes.h>
+#include <linux/fdtable.h>
+#include <linux/file.h>
+#include <linux/fs.h>
+#include <linux/iommu.h>
+#include <linux/mm.h>
+#include <linux/slab.h>
+#include <linux/vfio.h>
+
+#include "vfio_user_priv.h"
+
+/* Pages pinned and mapped ahead on one fault, where none is pinned yet. */
+#define VFIO_USER_DMA_BATCH		16
+/* How long an unmapped range stays fenced, and how many fences we keep. */
+#define VFIO_USER_DMA_FENCE_MS		200
+#define VFIO_USER_DMA_FENCES		8
+/* The largest window a server is asked to take (libvfio-user's limit). */
+#define VFIO_USER_DMA_MAX_WINDOW	(8ULL << 40)
+
+/* A pin table entry: the PFN and the IOMMU_READ/IOMMU_WRITE it was pinned with. */
+#define VFIO_USER_PIN_PROT_BITS		2
+#define VFIO_USER_PIN_ENTRY(pfn, prot)	\
+	xa_mk_value(((pfn) << VFIO_USER_PIN_PROT_BITS) | (prot))
+#define VFIO_USER_PIN_PFN(e)		(xa_to_value(e) >> VFIO_USER_PIN_PROT_BITS)
+#define VFIO_USER_PIN_PROT(e)		(xa_to_value(e) & 3)
+
+/**
+ * struct vfio_user_dma_fence - an IOVA range no fault may pin for a while
+ * @start: first IOVA
+ * @end: IOVA just past the range
+ * @until: jiffies when the fence lapses
+ */
+struct vfio_user_dma_fence {
+	u64 start;
+	u64 end;
+	unsigned long until;
+};
+
+/**
+ * struct vfio_user_dma_window - the zero-copy file given to the server
+ * @lock: protects everything below; see the locking notes above
+ * @vdev: the open vfio_device pinning for us; NULL once closed
+ * @iova: first IOVA of the window
+ * @size: its size, page-aligned
+ * @pins: IOVA page number -> VFIO_USER_PIN_ENTRY()
+ * @fences: recently unmapped ranges
+ * @file: the file (this is its private_data); lives as long as the file
+ * @stats: the device's counters, while open
+ */
+struct vfio_user_dma_window {
+	/* protects the window; see the locking notes at the top */
+	struct mutex lock;
+	struct vfio_device *vdev;
+	u64 iova;
+	u64 size;
+	struct xarray pins;
+	struct vfio_user_dma_fence fences[VFIO_USER_DMA_FENCES];
+	struct file *file;
+	struct vfio_user_dma_stats *stats;
+};
+
+static bool vfio_user_dma_fenced(struct vfio_user_dma_window *win, u64 iova)
+{
+	unsigned int i;
+
+	for (i = 0; i < VFIO_USER_DMA_FENCES; i++) {
+		struct vfio_user_dma_fence *f = &win->fences[i];
+
+		if (iova >= f->start && iova < f->end &&
+		    time_before(jiffies, f->until))
+			return true;
+	}
+	return false;
+}
+
+static void vfio_user_dma_add_fence(struct vfio_user_dma_window *win,
+				    u64 start, u64 end)
+{
+	struct vfio_user_dma_fence *slot = &win->fences[0];
+	unsigned int i;
+
+	/* Reuse a lapsed fence, else the one closest to lapsing. */
+	for (i = 0; i < VFIO_USER_DMA_FENCES; i++) {
+		if (!time_before(jiffies, win->fences[i].until)) {
+			slot = &win->fences[i];
+			break;
+		}
+		if (time_before(win->fences[i].until, slot->until))
+			slot = &win->fences[i];
+	}
+	slot->start = start;
+	slot->end = end;
+	slot->until = jiffies + msecs_to_jiffies(VFIO_USER_DMA_FENCE_MS);
+}
+
+/* Zap the server's mappings of [start, end) and unpin it; lock held. */
+static void vfio_user_dma_release_range(struct vfio_user_dma_window *win,
+					u64 start, u64 end)
+{
+	unsigned long first = start >> PAGE_SHIFT, last = (end - 1) >> PAGE_SHIFT;
+	unsigned long idx;
+	void *entry;
+
+	unmap_mapping_range(win->file->f_mapping, start - win->iova,
+			    end - start, 1);
+	xa_for_each_range(&win->pins, idx, entry, first, last) {
+		vfio_unpin_pages(win->vdev, (dma_addr_t)idx << PAGE_SHIFT, 1);
+		xa_erase(&win->pins, idx);
+		atomic64_dec(&win->stats->pinned);
+	}
+}
+
+/* Pin the faulting page (and a batch after it) and map it; lock held. */
+static vm_fault_t vfio_user_dma_fault_locked(struct vfio_user_dma_window *win,
+					     struct vm_fault *vmf)
+{
+	struct vm_area_struct *vma = vmf->vma;
+	u64 off = (u64)vmf->pgoff << PAGE_SHIFT;
+	u64 iova = win->iova + off;
+	unsigned long ipfn = iova >> PAGE_SHIFT;
+	bool write = vmf->flags & FAULT_FLAG_WRITE;
+	struct page *pages[VFIO_USER_DMA_BATCH];
+	int prot = IOMMU_READ | IOMMU_WRITE;
+	unsigned int n, max_n, i;
+	vm_fault_t ret;
+	void *entry;
+	int pinned;
+
+	if (!win->vdev || off >= win->size || vfio_user_dma_fenced(win, iova))
+		return VM_FAULT_SIGBUS;
+	atomic64_inc(&win->stats->faults);
+
+	entry = xa_load(&win->pins, ipfn);
+	if (entry) {
+		prot = VFIO_USER_PIN_PROT(entry);
+		if (write && !(prot & IOMMU_WRITE))
+			return VM_FAULT_SIGBUS;
+		goto map;
+	}
+
+	/* Batch only over pages of this VMA not pinned yet. */
+	max_n = min3((u64)VFIO_USER_DMA_BATCH,
+		     (u64)((vma->vm_end - vmf->address) >> PAGE_SHIFT),
+		     (win->size - off) >> PAGE_SHIFT);
+	for (n = 1; n < max_n && !xa_load(&win->pins, ipfn + n) &&
+	     !vfio_user_dma_fenced(win, iova + ((u64)n << PAGE_SHIFT)); n++)
+		;
+	pinned = vfio_pin_pages(win->vdev, iova, n, prot, pages);
+	if (pinned != n && n > 1) {
+		n = 1;
+		pinned = vfio_pin_pages(win->vdev, iova, 1, prot, pages);
+	}
+	if (pinned == -EPERM && !write) {
+		/* Mapped read-only by the VMM: so it stays for the server. */
+		prot = IOMMU_READ;
+		pinned = vfio_pin_pages(win->vdev, iova, 1, prot, pages);
+	}
+	if (pinned != n)
+		return VM_FAULT_SIGBUS;
+
+	for (i = 0; i < n; i++) {
+		entry = VFIO_USER_PIN_ENTRY(page_to_pfn(pages[i]), prot);
+		if (xa_err(xa_store(&win->pins, ipfn + i, entry, GFP_KERNEL))) {
+			/* Out of memory: give back what is not recorded. */
+			for (; i < n; i++)
+				vfio_unpin_pages(win->vdev,
+						 (dma_addr_t)(ipfn + i) << PAGE_SHIFT, 1);
+			break;
+		}
+		atomic64_inc(&win->stats->pinned);
+	}
+	/* Map ahead what the batch pinned; only the faulting page must work. */
+	for (i = 1; i < n; i++) {
+		entry = xa_load(&win->pins, ipfn + i);
+		if (entry)
+			vmf_insert_pfn_prot(vma, vmf->address + i * PAGE_SIZE,
+					    VFIO_USER_PIN_PFN(entry),
+					    vm_get_page_prot(vma->vm_flags));
+	}
+	entry = xa_load(&win->pins, ipfn);
+	if (!entry)
+		return VM_FAULT_OOM;
+map:
+	ret = vmf_insert_pfn_prot(vma, vmf->address, VFIO_USER_PIN_PFN(entry),
+				  vm_get_page_prot(prot & IOMMU_WRITE ?
+						   vma->vm_flags :
+						   vma->vm_flags & ~VM_WRITE));
+	return ret;
+}
+
+static vm_fault_t vfio_user_dma_fault(struct vm_fault *vmf)
+{
+	struct vfio_user_dma_window *win = vmf->vma->vm_file->private_data;
+	vm_fault_t ret;
+
+	mutex_lock(&win->lock);
+	ret = vfio_user_dma_fault_locked(win, vmf);
+	mutex_unlock(&win->lock);
+	return ret;
+}
+
+/*
+ * A write to a page mapped read-only.  Writable pins are mapped writable
+ * from the start, so this is a write to IOVA the VMM mapped read-only.
+ */
+static vm_fault_t vfio_user_dma_pfn_mkwrite(struct vm_fault *vmf)
+{
+	return VM_FAULT_SIGBUS;
+}
+
+static const struct vm_operations_struct vfio_user_dma_vm_ops = {
+	.fault = vfio_user_dma_fault,
+	.pfn_mkwrite = vfio_user_dma_pfn_mkwrite,
+};
+
+static int vfio_user_dma_mmap(struct file *file, struct vm_area_struct *vma)
+{
+	struct vfio_user_dma_window *win = file->private_data;
+	u64 off = (u64)vma->vm_pgoff << PAGE_SHIFT;
+	u64 len = vma->vm_end - vma->vm_start;
+	u64 end;
+
+	if (!(vma->vm_flags & VM_SHARED))
+		return -EINVAL;
+	if (check_add_overflow(off, len, &end) || end > win->size)
+		return -EINVAL;
+	vm_flags_set(vma, VM_PFNMAP | VM_IO | VM_DONTEXPAND | VM_DONTDUMP);
+	vm_flags_clear(vma, VM_MAYEXEC);
+	vma->vm_ops = &vfio_user_dma_vm_ops;
+	return 0;
+}
+
+/* The last reference: the server closed it and unmapped everything. */
+static int vfio_user_dma_file_release(struct inode *inode, struct file *file)
+{
+	struct vfio_user_dma_window *win = file->private_data;
+
+	xa_destroy(&win->pins);
+	mutex_destroy(&win->lock);
+	kfree(win);
+	return 0;
+}
+
+static const struct file_operations vfio_user_dma_fops = {
+	.owner = THIS_MODULE,
+	.mmap = vfio_user_dma_mmap,
+	.release = vfio_user_dma_file_release,
+};
+
+static struct vfio_user_dma_window *
+vfio_user_dma_window_create(struct vfio_user_dev *udev)
+{
+	struct vfio_user_dma_window *win;
+	struct file *file;
+
+	win = kzalloc(sizeof(*win), GFP_KERNEL_ACCOUNT);
+	if (!win)
+		return ERR_PTR(-ENOMEM);
+	mutex_init(&win->lock);
+	xa_init(&win->pins);
+	win->iova = udev->dma_iova;
+	win->size = udev->dma_size;
+	win->vdev = &udev->vdev->vdev;
+	win->stats = &udev->dma_stats;
+
+	/* An inode of its own: zapping its mappings touches nothing else. */
+	file = anon_inode_create_getfile("[vfio-user-dma]", &vfio_user_dma_fops,
+					 win, O_RDWR, NULL);
+	if (IS_ERR(file)) {
+		kfree(win);
+		return ERR_CAST(file);
+	}
+	i_size_write(file_inode(file), win->size);
+	win->file = file;
+	return win;
+}
+
+/* Unpin everything and make every later fault SIGBUS; the file lives on. */
+static void vfio_user_dma_window_close(struct vfio_user_dma_window *win)
+{
+	mutex_lock(&win->lock);
+	vfio_user_dma_release_range(win, win->iova, win->iova + win->size);
+	win->vdev = NULL;
+	win->stats = NULL;
+	mutex_unlock(&win->lock);
+	fput(win->file);
+}
+
+/* DMA_MAP of the window, with our file (zero-copy) or without (message). */
+static int vfio_user_dma_map(struct vfio_user_dev *udev, struct file *file)
+{
+	struct vfio_user_dma_map map = {
+		.argsz = sizeof(map),
+		.flags = VFIO_USER_F_DMA_REGION_READ | VFIO_USER_F_DMA_REGION_WRITE,
+		.address = udev->dma_iova,
+		.size = udev->dma_size,
+	};
+	struct vfio_user_call call = {
+		.cmd = VFIO_USER_DMA_MAP,
+		.req = &map,
+		.req_len = sizeof(map),
+		.killable = true,
+	};
+	int fd = -1, ret;
+
+	if (file) {
+		/*
+		 * The fd is sent from the VMM's own table (that is where
+		 * SCM_RIGHTS looks), installed for the length of the send.
+		 */
+		fd = get_unused_fd_flags(O_CLOEXEC);
+		if (fd < 0)
+			return fd;
+		fd_install(fd, get_file(file));
+		call.fds = &fd;
+		call.nr_fds = 1;
+	}
+	ret = vfio_user_conn_call(&udev->conn, &call);
+	if (fd >= 0)
+		close_fd(fd);
+	return ret;
+}
+
+static void vfio_user_dma_unmap_server(struct vfio_user_dev *udev)
+{
+	struct vfio_user_dma_unmap unmap = {
+		.argsz = sizeof(unmap),
+		.address = udev->dma_iova,
+		.size = udev->dma_size,
+	};
+	struct vfio_user_call call = {
+		.cmd = VFIO_USER_DMA_UNMAP,
+		.req = &unmap,
+		.req_len = sizeof(unmap),
+		.reply = &unmap,
+		.reply_cap = sizeof(unmap),
+	};
+
+	if (vfio_user_conn_usable(&udev->conn))
+		vfio_user_conn_call(&udev->conn, &call);
+}
+
+/**
+ * vfio_user_dma_open() - announce the DMA window as the device opens
+ * @udev: the device; called from open_device in the VMM's context
+ *
+ * Return: 0, or -errno when the server refuses even message-mode DMA.
+ */
+int vfio_user_dma_open(struct vfio_user_dev *udev)
+{
+	struct vfio_user_dma_window *win = NULL;
+	int ret = -EINVAL;
+
+	down_write(&udev->dma_rwsem);
+	if (udev->dma_mode == VFIO_USER_DMA_ZERO_COPY &&
+	    udev->conn.caps.max_msg_fds) {
+		win = vfio_user_dma_window_create(udev);
+		if (IS_ERR(win)) {
+			ret = PTR_ERR(win);
+			win = NULL;
+		} else {
+			ret = vfio_user_dma_map(udev, win->file);
+		}
+		if (ret) {
+			if (win)
+				vfio_user_dma_window_close(win);
+			win = NULL;
+			/* Killed or broken: no point asking again. */
+			if (ret == -EINTR || !vfio_user_conn_usable(&udev->conn))
+				goto out;
+			dev_info(&udev->dev,
+				 "server refused a DMA fd (error %d): message-mode DMA\n",
+				 ret);
+		}
+	}
+	if (!win)
+		ret = vfio_user_dma_map(udev, NULL);
+	if (!ret) {
+		udev->dma_window = win;
+		udev->dma_active = win ? VFIO_USER_DMA_ZERO_COPY :
+					 VFIO_USER_DMA_MESSAGE;
+		udev->dma_open = true;
+	}
+out:
+	up_write(&udev->dma_rwsem);
+	return ret;
+}
+
+/**
+ * vfio_user_dma_close() - stop all DMA as the device closes
+ * @udev: the device; called from close_device, never killable
+ *
+ * Waits for a message being served, unpins and unmaps every page the
+ * server touched, then withdraws the window.
+ */
+void vfio_user_dma_close(struct vfio_user_dev *udev)
+{
+	struct vfio_user_dma_window *win;
+	bool was_open;
+
+	down_write(&udev->dma_rwsem);
+	was_open = udev->dma_open;
+	udev->dma_open = false;
+	win = udev->dma_window;
+	udev->dma_window = NULL;
+	up_write(&udev->dma_rwsem);
+
+	if (win)
+		vfio_user_dma_window_close(win);
+	if (was_open)
+		vfio_user_dma_unmap_server(udev);
+}
+
+/**
+ * vfio_user_dma_unmap() - the VMM unmapped IOVA the server may have pinned
+ * @udev: the device
+ * @iova: first IOVA
+ * @length: size of the range
+ *
+ * Called by type1 (ops->dma_unmap), also before open and after close.
+ * Returns with nothing in the range pinned or mapped into the server.
+ */
+void vfio_user_dma_unmap(struct vfio_user_dev *udev, u64 iova, u64 length)
+{
+	struct vfio_user_dma_window *win;
+	u64 start, end;
+
+	down_read(&udev->dma_rwsem);
+	win = udev->dma_window;
+	if (win && !check_add_overflow(iova, length, &end)) {
+		start = max(iova, win->iova);
+		end = min(end, win->iova + win->size);
+		if (start < end) {
+			mutex_lock(&win->lock);
+			vfio_user_dma_add_fence(win, start, end);
+			vfio_user_dma_release_range(win, start, end);
+			mutex_unlock(&win->lock);
+		}
+	}
+	up_read(&udev->dma_rwsem);
+}
+
+/*
+ * A DMA_WRITE either lands whole or not at all: the bytes are saved first
+ * (which also proves the range mapped), and put back if the write fails
+ * part way (a read-only mapping further on).
+ */
+static int vfio_user_dma_write(struct vfio_device *vdev, u64 iova,
+			       void *data, size_t count)
+{
+	void *saved;
+	int ret;
+
+	saved = kvmalloc(count, GFP_KERNEL_ACCOUNT);
+	if (!saved)
+		return -ENOMEM;
+	ret = vfio_dma_rw(vdev, iova, saved, count, false);
+	if (!ret) {
+		ret = vfio_dma_rw(vdev, iova, data, count, true);
+		if (ret)
+			vfio_dma_rw(vdev, iova, saved, count, true);
+	}
+	kvfree(saved);
+	return ret;
+}
+
+/**
+ * vfio_user_dma_serve() - serve a DMA_READ or DMA_WRITE from the server
+ * @owner: the device
+ * @hdr: the request header, type and command already checked
+ * @payload: its payload, between sizeof(struct vfio_user_dma_access) and
+ *	that plus our max_data_xfer_size bytes (checked by the transport)
+ * @len: payload length
+ *
+ * Runs in the connection's request worker.  Anything malformed, outside
+ * the window, unmapped or beyond its permissions gets an error reply and
+ * touches nothing.
+ */
+void vfio_user_dma_serve(void *owner, const struct vfio_user_header *hdr,
+			 const void *payload, size_t len)
+{
+	struct vfio_user_dev *udev = owner;
+	const struct vfio_user_dma_access *req = payload;
+	bool write = hdr->command == VFIO_USER_DMA_WRITE;
+	struct vfio_user_dma_access *reply = NULL;
+	size_t reply_len = sizeof(*req);
+	u64 end;
+	int ret;
+
+	if (req->count > VFIO_USER_OUR_MAX_DATA_XFER ||
+	    len != sizeof(*req) + (write ? req->count : 0) ||
+	    check_add_overflow(req->address, req->count, &end)) {
+		ret = -EINVAL;
+		goto reply;
+	}
+	if (!write)
+		reply_len += req->count;
+	reply = kvmalloc(reply_len, GFP_KERNEL_ACCOUNT);
+	if (!reply) {
+		ret = -ENOMEM;
+		goto reply;
+	}
+	reply->address = req->address;
+	reply->count = req->count;
+
+	down_read(&udev->dma_rwsem);
+	if (!udev->dma_open) {
+		ret = -ENODEV;
+	} else if (req->address < udev->dma_iova ||
+		   end > udev->dma_iova + udev->dma_size) {
+		ret = -EFAULT;
+	} else if (!req->count) {
+		ret = 0;
+	} else if (write) {
+		ret = vfio_user_dma_write(&udev->vdev->vdev, req->address,
+					  (void *)req->data, req->count);
+	} else {
+		ret = vfio_dma_rw(&udev->vdev->vdev, req->address, reply->data,
+				  req->count, false);
+	}
+	up_read(&udev->dma_rwsem);
+	if (!ret)
+		atomic64_add(req->count, write ? &udev->dma_stats.bytes_written :
+						 &udev->dma_stats.bytes_read);
+reply:
+	if (ret)
+		atomic64_inc(&udev->dma_stats.errors);
+	vfio_user_conn_reply(&udev->conn, hdr, reply, reply_len,
+			     ret ? -ret : 0);
+	kvfree(reply);
+}
+
+/* ---- sysfs: dma_mode, dma_window, dma_active ---- */
+
+static const char *const vfio_user_dma_mode_names[] = {
+	[VFIO_USER_DMA_ZERO_COPY] = "zero-copy",
+	[VFIO_USER_DMA_MESSAGE] = "message",
+};
+
+static ssize_t dma_mode_show(struct device *dev, struct device_attribute *attr,
+			     char *buf)
+{
+	struct vfio_user_dev *udev = to_vfio_user_dev(dev);
+
+	return sysfs_emit(buf, "%s\n", vfio_user_dma_mode_names[udev->dma_mode]);
+}
+
+static ssize_t dma_mode_store(struct device *dev, struct device_attribute *attr,
+			      const char *buf, size_t count)
+{
+	struct vfio_user_dev *udev = to_vfio_user_dev(dev);
+	int mode = sysfs_match_string(vfio_user_dma_mode_names, buf);
+	int ret = count;
+
+	if (mode < 0)
+		return mode;
+	down_write(&udev->dma_rwsem);
+	if (udev->dma_open)
+		ret = -EBUSY;
+	else
+		udev->dma_mode = mode;
+	up_write(&udev->dma_rwsem);
+	return ret;
+}
+static DEVICE_ATTR_RW(dma_mode);
+
+static ssize_t dma_window_show(struct device *dev,
+			       struct device_attribute *attr, char *buf)
+{
+	struct vfio_user_dev *udev = to_vfio_user_dev(dev);
+
+	return sysfs_emit(buf, "0x%llx 0x%llx\n", udev->dma_iova, udev->dma_size);
+}
+
+static ssize_t dma_window_store(struct device *dev,
+				struct device_attribute *attr,
+				const char *buf, size_t count)
+{
+	struct vfio_user_dev *udev = to_vfio_user_dev(dev);
+	u64 iova, size, end;
+	int ret = count;
+
+	if (sscanf(buf, "%llx %llx", &iova, &size) != 2)
+		return -EINVAL;
+	if (!size || size > VFIO_USER_DMA_MAX_WINDOW || !PAGE_ALIGNED(iova) ||
+	    !PAGE_ALIGNED(size) || check_add_overflow(iova, size, &end))
+		return -EINVAL;
+	down_write(&udev->dma_rwsem);
+	if (udev->dma_open) {
+		ret = -EBUSY;
+	} else {
+		udev->dma_iova = iova;
+		udev->dma_size = size;
+	}
+	up_write(&udev->dma_rwsem);
+	return ret;
+}
+static DEVICE_ATTR_RW(dma_window);
+
+static ssize_t dma_active_show(struct device *dev,
+			       struct device_attribute *attr, char *buf)
+{
+	struct vfio_user_dev *udev = to_vfio_user_dev(dev);
+	ssize_t len;
+
+	down_read(&udev->dma_rwsem);
+	len = sysfs_emit(buf, "%s\n", udev->dma_open ?
+			 vfio_user_dma_mode_names[udev->dma_active] : "none");
+	up_read(&udev->dma_rwsem);
+	return len;
+}
+static DEVICE_ATTR_RO(dma_active);
+
+static struct attribute *vfio_user_dma_attrs[] = {
+	&dev_attr_dma_mode.attr,
+	&dev_attr_dma_window.attr,
+	&dev_attr_dma_active.attr,
+	NULL
+};
+
+const struct attribute_group vfio_user_dma_group = {
+	.attrs = vfio_user_dma_attrs,
+};
+
+/**
+ * vfio_user_dma_init() - DMA defaults of a new device
+ * @udev: the device
+ */
+void vfio_user_dma_init(struct vfio_user_dev *udev)
+{
+	init_rwsem(&udev->dma_rwsem);
+	udev->dma_mode = VFIO_USER_DMA_ZERO_COPY;
+	udev->dma_iova = 0;
+	udev->dma_size = VFIO_USER_DMA_DEFAULT_WINDOW;
+}
