@@ -203,6 +203,49 @@ TEST_F(bind, delete_after_server_death)
 	self->name[0] = '\0';
 }
 
+/* Every frame each way shows up as a trace event. */
+TEST_F(bind, trace_events)
+{
+	static const char *const tracing[] = { "/sys/kernel/tracing",
+					       "/sys/kernel/debug/tracing" };
+	char file[128], *trace;
+	const char *dir = NULL;
+	unsigned int i;
+	size_t len = 0;
+	ssize_t n;
+	int fd;
+
+	for (i = 0; i < 2 && !dir; i++) {
+		snprintf(file, sizeof(file), "%s/events/vfio_user/enable", tracing[i]);
+		if (!access(file, W_OK))
+			dir = tracing[i];
+	}
+	if (!dir)
+		SKIP(return, "no tracefs");
+	snprintf(file, sizeof(file), "%s/trace", dir);
+	ASSERT_EQ(0, vu_write_file(file, ""));
+	snprintf(file, sizeof(file), "%s/events/vfio_user/enable", dir);
+	ASSERT_EQ(0, vu_write_file(file, "1"));
+	ASSERT_EQ(0, vu_bind(self->srv.path, self->name, sizeof(self->name)));
+	ASSERT_EQ(0, vu_write_file(file, "0"));
+
+	snprintf(file, sizeof(file), "%s/trace", dir);
+	trace = malloc(1 << 20);
+	ASSERT_NE(NULL, trace);
+	fd = open(file, O_RDONLY);
+	ASSERT_GE(fd, 0);
+	while (len < (1 << 20) - 1 && (n = read(fd, trace + len, (1 << 20) - 1 - len)) > 0)
+		len += n;
+	trace[len] = '\0';
+	close(fd);
+	/* VERSION out and its reply in, with the device's name. */
+	EXPECT_NE(NULL, strstr(trace, "vfio_user_send:"));
+	EXPECT_NE(NULL, strstr(trace, "vfio_user_recv:"));
+	snprintf(file, sizeof(file), "%s id=0 cmd=1 ", self->name);
+	EXPECT_NE(NULL, strstr(trace, file)) TH_LOG("no VERSION frame in the trace");
+	free(trace);
+}
+
 #define CYCLES 300
 
 /* Hundreds of bind/delete cycles leave nothing behind. */

@@ -439,4 +439,19 @@ static inline int vu_module_refcnt(void)
 	return atoi(buf);
 }
 
+/*
+ * Wait up to @ms for the module's reference count to reach @want: a
+ * server holds the zero-copy DMA file (and so a module reference) until it
+ * has handled its client's disconnect.
+ */
+static inline int vu_wait_module_refcnt(int want, int ms)
+{
+	long long end = vu_now_ms() + ms;
+	int cnt;
+
+	while ((cnt = vu_module_refcnt()) != want && vu_now_ms() < end)
+		usleep(10000);
+	return cnt;
+}
+
 #endif /* VU_TEST_H */

@@ -1,0 +1,269 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Dying servers and busy lifecycles: the server killed at random moments
+ * while callers are inside the driver, bind/open/close/delete loops on
+ * several devices from several threads at once, and module unload with
+ * devices bound or open.
+ *
+ * VU_STRESS=N multiplies the iteration counts (make check-debug raises it).
+ */
+#include <pthread.h>
+#include <sys/eventfd.h>
+#include <sys/syscall.h>
+
+#include "kselftest_harness.h"
+#include "test_device.h"
+#include "vu_test.h"
+
+#define BAR0		vu_region_off(VFIO_PCI_BAR0_REGION_INDEX)
+#define TIMEOUT_MS	1000
+#define THREADS		4
+
+static int stress(int base)
+{
+	const char *env = getenv("VU_STRESS");
+	int scale = env ? atoi(env) : 1;
+
+	return base * (scale > 0 ? scale : 1);
+}
+
+enum worker_kind { DO_REGION_IO, DO_SET_IRQS };
+
+struct worker {
+	int fd;
+	enum worker_kind kind;
+	volatile bool *stop;
+	int last_err;
+	long long last_return;
+	long ops;
+};
+
+static void *worker_fn(void *arg)
+{
+	struct worker *w = arg;
+	char buf[sizeof(struct vfio_irq_set) + TDEV_MSIX_COUNT * sizeof(int32_t)];
+	struct vfio_irq_set *set = (void *)buf;
+	int32_t *fds = (int32_t *)set->data;
+	uint32_t val = 0;
+	int i, ret;
+
+	for (i = 0; i < TDEV_MSIX_COUNT; i++)
+		fds[i] = eventfd(0, EFD_CLOEXEC);
+	while (!*w->stop) {
+		if (w->kind == DO_REGION_IO) {
+			ret = w->ops & 1 ? pwrite(w->fd, &val, 4, BAR0 + TDEV_REG_SCRATCH) :
+					   pread(w->fd, &val, 4, BAR0 + TDEV_REG_MAGIC);
+			ret = ret == 4 ? 0 : errno;
+		} else {
+			set->argsz = sizeof(buf);
+			set->flags = VFIO_IRQ_SET_DATA_EVENTFD | VFIO_IRQ_SET_ACTION_TRIGGER;
+			set->index = VFIO_PCI_MSIX_IRQ_INDEX;
+			set->start = 0;
+			set->count = TDEV_MSIX_COUNT;
+			ret = ioctl(w->fd, VFIO_DEVICE_SET_IRQS, set) ? errno : 0;
+		}
+		w->last_err = ret;
+		w->last_return = vu_now_ms();
+		w->ops++;
+		if (ret)
+			break;
+	}
+	for (i = 0; i < TDEV_MSIX_COUNT; i++)
+		close(fds[i]);
+	return NULL;
+}
+
+/*
+ * Kill the server at a random moment while THREADS callers are inside the
+ * driver; every caller must come back within the timeout plus a second,
+ * with an error, and the device must go broken and be deletable.
+ */
+static void kill_while_busy(struct __test_metadata *_metadata,
+			    enum worker_kind kind, int rounds)
+{
+	int groups = vu_count_groups();
+	int fds = vu_count_fds();
+	char ms[16], name[32];
+	int round, i;
+
+	snprintf(ms, sizeof(ms), "%d", TIMEOUT_MS);
+	srand(getpid());
+	for (round = 0; round < rounds; round++) {
+		struct worker w[THREADS];
+		pthread_t th[THREADS];
+		volatile bool stop = false;
+		struct vu_server srv;
+		struct vu_vfio v;
+		long long killed;
+
+		ASSERT_EQ(0, vu_server_start(&srv, NULL));
+		ASSERT_EQ(0, vu_bind(srv.path, name, sizeof(name)));
+		ASSERT_EQ(0, vu_set_attr(name, "request_timeout_ms", ms));
+		ASSERT_EQ(0, vu_vfio_open(name, &v));
+		for (i = 0; i < THREADS; i++) {
+			w[i] = (struct worker){ .fd = v.device, .kind = kind, .stop = &stop };
+			ASSERT_EQ(0, pthread_create(&th[i], NULL, worker_fn, &w[i]));
+		}
+		usleep(rand() % 30000);
+		killed = vu_now_ms();
+		vu_server_stop(&srv);
+		usleep(TIMEOUT_MS * 1000 / 2);
+		stop = true;
+		for (i = 0; i < THREADS; i++) {
+			pthread_join(th[i], NULL);
+			EXPECT_LE(w[i].last_return - killed, TIMEOUT_MS + 1000)
+				TH_LOG("round %d thread %d", round, i);
+			EXPECT_TRUE(w[i].last_err == EIO || w[i].last_err == ETIMEDOUT ||
+				    w[i].last_err == 0)
+				TH_LOG("round %d thread %d: errno %d", round, i, w[i].last_err);
+		}
+		EXPECT_TRUE(vu_wait_attr(name, "state", "broken", 2000));
+		vu_vfio_close(&v);
+		EXPECT_EQ(0, vu_stat(name, "dma_pinned_pages"));
+		ASSERT_EQ(0, vu_unbind(name));
+	}
+	EXPECT_EQ(groups, vu_count_groups());
+	EXPECT_EQ(fds, vu_count_fds());
+	EXPECT_EQ(0, vu_wait_module_refcnt(0, 2000));
+}
+
+TEST(kill_during_region_access)
+{
+	kill_while_busy(_metadata, DO_REGION_IO, stress(25));
+}
+
+TEST(kill_during_irq_setup)
+{
+	kill_while_busy(_metadata, DO_SET_IRQS, stress(25));
+}
+
+struct cycler {
+	int index;
+	int rounds;
+	int errors;
+};
+
+/* bind, open, use, close, delete; again and again. */
+static void *cycle_fn(void *arg)
+{
+	struct cycler *c = arg;
+	struct vu_server srv;
+	struct vu_vfio v;
+	char name[32];
+	uint32_t val;
+	int i;
+
+	if (vu_server_start(&srv, NULL)) {
+		c->errors++;
+		return NULL;
+	}
+	for (i = 0; i < c->rounds; i++) {
+		if (vu_bind(srv.path, name, sizeof(name))) {
+			c->errors++;
+			continue;
+		}
+		if (vu_vfio_open(name, &v) ||
+		    pread(v.device, &val, 4, BAR0 + TDEV_REG_MAGIC) != 4 ||
+		    val != TDEV_MAGIC_VALUE)
+			c->errors++;
+		vu_vfio_close(&v);
+		if (vu_unbind(name))
+			c->errors++;
+	}
+	vu_server_stop(&srv);
+	return NULL;
+}
+
+/* Several devices, each cycled by its own thread, all at once. */
+TEST(concurrent_lifecycles)
+{
+	int groups = vu_count_groups();
+	struct cycler c[3];
+	pthread_t th[3];
+	int i;
+
+	for (i = 0; i < 3; i++) {
+		c[i] = (struct cycler){ .index = i, .rounds = stress(30) };
+		ASSERT_EQ(0, pthread_create(&th[i], NULL, cycle_fn, &c[i]));
+	}
+	for (i = 0; i < 3; i++) {
+		pthread_join(th[i], NULL);
+		EXPECT_EQ(0, c[i].errors) TH_LOG("thread %d", i);
+	}
+	EXPECT_EQ(groups, vu_count_groups());
+	EXPECT_EQ(0, vu_wait_module_refcnt(0, 2000));
+}
+
+/* The module this test binary's tree built, to load it again. */
+static void module_path(char *buf, size_t size)
+{
+	char self[PATH_MAX - 64];
+	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	char *p;
+
+	self[n > 0 ? n : 0] = '\0';
+	/* .../tools/testing/selftests/vfio-user/build/lifecycle_test */
+	p = strstr(self, "/tools/testing/selftests/vfio-user/");
+	if (p)
+		*p = '\0';
+	snprintf(buf, size, "%s/drivers/vfio/user/vfio_user.ko", self);
+}
+
+static int load_module(void)
+{
+	const char *env = getenv("VFIO_USER_KO");
+	char path[PATH_MAX];
+	int fd, ret;
+
+	if (env)
+		snprintf(path, sizeof(path), "%s", env);
+	else
+		module_path(path, sizeof(path));
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	ret = syscall(SYS_finit_module, fd, "", 0) ? -errno : 0;
+	close(fd);
+	return ret;
+}
+
+static int unload_module(void)
+{
+	return syscall(SYS_delete_module, "vfio_user", O_NONBLOCK) ? -errno : 0;
+}
+
+/*
+ * rmmod is refused while a VMM has a device open, and tears every device
+ * down cleanly otherwise, dead servers' included.
+ */
+TEST(module_unload_with_devices)
+{
+	struct vu_server srv[2];
+	char names[2][32];
+	struct vu_vfio v;
+	struct stat st;
+	uint32_t val;
+	int i;
+
+	for (i = 0; i < 2; i++) {
+		ASSERT_EQ(0, vu_server_start(&srv[i], NULL));
+		ASSERT_EQ(0, vu_bind(srv[i].path, names[i], sizeof(names[i])));
+	}
+	ASSERT_EQ(0, vu_vfio_open(names[0], &v));
+	EXPECT_EQ(-EWOULDBLOCK, unload_module());
+	ASSERT_EQ(4, pread(v.device, &val, 4, BAR0 + TDEV_REG_MAGIC));
+	EXPECT_EQ(TDEV_MAGIC_VALUE, val);
+	vu_vfio_close(&v);
+
+	/* One server dead, one alive: both devices go with the module. */
+	vu_server_stop(&srv[1]);
+	EXPECT_EQ(0, vu_wait_module_refcnt(0, 2000));
+	EXPECT_EQ(0, unload_module());
+	EXPECT_NE(0, stat(VU_BUS, &st));
+	vu_server_stop(&srv[0]);
+
+	ASSERT_EQ(0, load_module());
+	ASSERT_EQ(0, stat(VU_BUS, &st));
+}
+
+TEST_HARNESS_MAIN
