@@ -23,6 +23,10 @@
 #              guest writes to BAR2 are overwritten by the next fill
 #   bar2_mmap  QEMU mapped BAR2's mmap-able areas (no "Failed to mmap"
 #              warning, the areas appear in QEMU's /proc/PID/maps)
+#   dma        the device's DMA engine copies 16 bytes from the inner guest's
+#              RAM (64 KiB reserved with memmap= so /dev/mem reaches them) to
+#              BAR2 and from BAR2 back to guest RAM, through the driver's
+#              zero-copy window (the server's faults pin QEMU's guest pages)
 #   intx       an INTx raised by the server (IRQ_RAISE = 0) reaches the inner
 #              guest: its count in /proc/interrupts goes up (uio_pci_generic
 #              bound via new_id)
@@ -57,8 +61,8 @@ smp=${E2E_SMP:-2}
 ko=${VFIO_USER_KO:-$repo/drivers/vfio/user/vfio_user.ko}
 [[ $ko == /* ]] || ko=$repo/$ko
 
-cases=(setup qemu_boot pci_ids pci_caps bar0 bar2 bar2_mmap intx teardown)
-inner_cases=(pci_ids pci_caps bar0 bar2 intx)
+cases=(setup qemu_boot pci_ids pci_caps bar0 bar2 bar2_mmap dma intx teardown)
+inner_cases=(pci_ids pci_caps bar0 bar2 dma intx)
 declare -A res=() why=()
 t_start=$(date +%s)
 
@@ -194,7 +198,7 @@ extra=(${E2E_QEMU_ARGS:-})
 qemu=(qemu-system-x86_64 -accel tcg -m 256 -smp "$smp" -nographic -no-reboot
 	-vga none -nic none "${bios[@]}"
 	-kernel "$kernel" -initrd "$initrd"
-	-append "console=ttyS0 panic=-1 loglevel=4 rdinit=/init"
+	-append "console=ttyS0 panic=-1 loglevel=4 rdinit=/init memmap=64K\$0x4000000"
 	-device "vfio-pci,sysfsdev=$sysdev" "${extra[@]}")
 echo "# e2e:$(printf ' %q' timeout "$qemu_timeout" "${qemu[@]}")"
 t_qemu=$(date +%s)
@@ -307,6 +311,7 @@ else
 	fi
 fi
 
+inner_tap dma
 inner_tap intx
 
 # --- teardown -------------------------------------------------------------------------

@@ -13,7 +13,9 @@
  *   - BAR4: 8 KiB message-only, holding the MSI-X table and PBA,
  *   - a 256-byte type-0 config space with an MSI and an MSI-X capability,
  *   - INTx, MSI (1 vector), MSI-X (8 vectors), ERR and REQ interrupts, raised
- *     on demand by writing TDEV_REG_IRQ_RAISE.
+ *     on demand by writing TDEV_REG_IRQ_RAISE,
+ *   - a DMA engine copying between guest memory and BAR2 (TDEV_REG_DMA_*),
+ *     through the client's DMA_MAP fd or with DMA_READ/DMA_WRITE messages.
  * All register values are little-endian; the server runs on the same host
  * as its clients, so host order is little-endian on the machines we test.
  */
@@ -89,12 +91,86 @@
  * was registered for the vector. */
 #define TDEV_REG_IRQ_COUNT	0x1c
 /*
- * 0x40..0x7f are reserved for a future DMA engine (source/destination IOVA,
- * length, doorbell, status).  Today they behave like every other unlisted
- * offset: read 0, writes ignored but counted in TDEV_REG_WRITE_COUNT.
+ * 0x40..0x7f: a DMA engine copying between guest memory (IOVAs the client
+ * gave with DMA_MAP) and BAR2, as a bus-master device would.
+ *
+ * Program SRC, DST and LEN, then write CTRL with GO.  The engine takes a
+ * copy of them at GO (rewriting them later changes nothing in flight) and
+ * looks for the one DMA_MAP entry covering all of [IOVA, IOVA + LEN), mapped
+ * with READ for guest -> BAR2 or WRITE for BAR2 -> guest.  A transfer never
+ * spans two entries.  No such entry: ERROR, EFAULT, nothing touched.
+ *
+ * Entry mapped with an fd ("zero-copy"): the server copies through its own
+ * mmap of the fd, synchronously, so the transfer is over (DONE or ERROR)
+ * by the time the REGION_WRITE carrying GO is answered.  SIGBUS/SIGSEGV on
+ * the mapping (the client's kernel refusing an IOVA, a file shorter than the
+ * entry, a rogue write to a read-only entry) ends it with EFAULT; the bytes
+ * before the fault may have been copied.
+ *
+ * Entry mapped without an fd ("message"): STATUS turns BUSY at once (GO's
+ * REGION_WRITE reply is not held back) and the server sends DMA_READ
+ * (guest -> BAR2) or DMA_WRITE (BAR2 -> guest) requests, one at a time, each
+ * of at most the client's max_data_xfer_size bytes (from its VERSION; 1 MiB
+ * if it gave none or 0), serving the client's commands meanwhile.  The
+ * table is checked again before each request, so a DMA_UNMAP mid-transfer
+ * ends it with EFAULT.  An error reply ends it with the reply's errno (EIO
+ * if that is 0); a reply with the request's id and command but another
+ * address, count or size ends it with EPROTO.  There is no timeout: a
+ * client that never answers leaves the engine BUSY until DEVICE_RESET or
+ * until it disconnects.
+ *
+ * --dma-rogue: no table check at all.  The entry containing IOVA is used,
+ * whatever its permissions, if it holds the whole range; otherwise the
+ * transfer goes by messages, whether or not anything is mapped there.  So
+ * the server touches IOVAs it was not given and the client must refuse.
+ * (The server still never copies outside its own mmap of an entry.)
+ *
+ * --no-dma-fd: DMA_MAP with an fd fails with EINVAL, so every transfer goes
+ * by messages.
+ *
+ * DEVICE_RESET zeroes every engine register below, DMA_COUNT and
+ * DMA_MODE_USED included, and abandons a transfer in flight: the reply to
+ * its outstanding request is dropped when it comes.  BAR2 keeps whatever
+ * was copied.
  */
-#define TDEV_REG_DMA_RESERVED_START	0x40
-#define TDEV_REG_DMA_RESERVED_END	0x80
+/* Read/write: where the data comes from, an IOVA (DIR 0) or a BAR2 offset. */
+#define TDEV_REG_DMA_SRC_LO	0x40
+#define TDEV_REG_DMA_SRC_HI	0x44
+/* Read/write: where it goes, a BAR2 offset (DIR 0) or an IOVA. */
+#define TDEV_REG_DMA_DST_LO	0x48
+#define TDEV_REG_DMA_DST_HI	0x4c
+/* Read/write: bytes to copy, 1..TDEV_BAR2_SIZE, within BAR2 from its offset. */
+#define TDEV_REG_DMA_LEN	0x50
+/*
+ * Read/write: GO starts a transfer; reads back DIR of the last write (GO
+ * reads 0).  Ignored entirely (DIR too) while STATUS is BUSY.  GO fails with
+ * EINVAL if any other bit is set, LEN is 0 or too big, the BAR2 range runs
+ * past BAR2's end, or IOVA + LEN wraps around.
+ */
+#define TDEV_REG_DMA_CTRL	0x54
+#define TDEV_DMA_CTRL_GO		(1u << 0)
+#define TDEV_DMA_CTRL_DIR_TO_GUEST	(1u << 1)	/* 0: guest -> BAR2 */
+/* Read-only: state of the last transfer. */
+#define TDEV_REG_DMA_STATUS	0x58
+#define TDEV_DMA_STATUS_IDLE		0	/* no GO since reset */
+#define TDEV_DMA_STATUS_BUSY		1	/* message transfer in flight */
+#define TDEV_DMA_STATUS_DONE		2
+#define TDEV_DMA_STATUS_ERROR		3	/* see DMA_ERROR */
+/* Read-only: errno of the failed transfer (EINVAL, EFAULT, EPROTO, ENOMEM
+ * or what the client's error reply said, e.g. EPERM, ENODEV); cleared by
+ * every accepted GO, so it is non-zero exactly when STATUS is ERROR. */
+#define TDEV_REG_DMA_ERROR	0x5c
+/* Read-only: transfers that ended DONE since reset. */
+#define TDEV_REG_DMA_COUNT	0x60
+/* Read-only: how the last transfer that got past the checks reached guest
+ * memory (a GO failing with EINVAL, or EFAULT from the table, leaves it). */
+#define TDEV_REG_DMA_MODE_USED	0x64
+#define TDEV_DMA_MODE_NONE		0	/* none since reset */
+#define TDEV_DMA_MODE_FD		1	/* the mmap'd fd, zero-copy */
+#define TDEV_DMA_MODE_MSG		2	/* DMA_READ/DMA_WRITE messages */
+/* 0x68..0x7f: reserved for the engine; read 0, writes ignored. */
+#define TDEV_REG_DMA_RESERVED	0x68
+#define TDEV_REG_DMA_END	0x80
 
 /*
  * TDEV_REG_IRQ_RAISE values.  The server signals the eventfd registered with

@@ -87,6 +87,9 @@ static void usage(FILE *f)
 "      --version MAJ.MIN   VERSION reply numbers (default 0.min(client,%d))\n"
 "      --not-pci           DEVICE_GET_INFO without the PCI flag\n"
 "      --no-reset          no RESET flag; DEVICE_RESET fails\n"
+"      --no-dma-fd         DMA_MAP with an fd fails (EINVAL): message DMA only\n"
+"      --dma-rogue         the DMA engine skips its DMA_MAP table checks and\n"
+"                          reaches IOVAs it was not given\n"
 "      --reorder N         answer up to N pipelined commands in reverse\n"
 "      --delay-ms N        delay every reply by N ms\n"
 "      --hostile MODE      misbehave: garbage short-close huge-size unknown-id\n"
@@ -146,7 +149,7 @@ static void parse_version(const char *s, struct options *o)
 enum {
 	OPT_CAPS = 256, OPT_VERSION, OPT_NOT_PCI, OPT_NO_RESET, OPT_REORDER,
 	OPT_DELAY, OPT_HOSTILE, OPT_HOSTILE_AFTER, OPT_FLOOD_COUNT, OPT_ONCE,
-	OPT_READY_FD,
+	OPT_READY_FD, OPT_NO_DMA_FD, OPT_DMA_ROGUE,
 };
 
 static const struct option long_opts[] = {
@@ -155,6 +158,8 @@ static const struct option long_opts[] = {
 	{ "version", required_argument, NULL, OPT_VERSION },
 	{ "not-pci", no_argument, NULL, OPT_NOT_PCI },
 	{ "no-reset", no_argument, NULL, OPT_NO_RESET },
+	{ "no-dma-fd", no_argument, NULL, OPT_NO_DMA_FD },
+	{ "dma-rogue", no_argument, NULL, OPT_DMA_ROGUE },
 	{ "reorder", required_argument, NULL, OPT_REORDER },
 	{ "delay-ms", required_argument, NULL, OPT_DELAY },
 	{ "hostile", required_argument, NULL, OPT_HOSTILE },
@@ -180,6 +185,8 @@ static void parse_args(int argc, char **argv, struct options *o)
 		case OPT_VERSION: parse_version(optarg, o); break;
 		case OPT_NOT_PCI: o->not_pci = true; break;
 		case OPT_NO_RESET: o->no_reset = true; break;
+		case OPT_NO_DMA_FD: o->no_dma_fd = true; break;
+		case OPT_DMA_ROGUE: o->dma_rogue = true; break;
 		case OPT_REORDER: o->reorder = parse_num(optarg, 65536); break;
 		case OPT_DELAY: o->delay_ms = parse_num(optarg, 3600000); break;
 		case OPT_HOSTILE: o->hostile = parse_hostile(optarg); break;
@@ -229,6 +236,7 @@ static void setup_signals(sigset_t *wait_mask)
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);	/* belt and braces: we use MSG_NOSIGNAL */
+	engine_setup_signals();		/* SIGBUS/SIGSEGV in DMA copies */
 }
 
 static int listen_on(const char *path)

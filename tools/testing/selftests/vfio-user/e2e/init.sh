@@ -11,7 +11,7 @@
 #
 #   E2E-START uptime=S ncpu=N
 #   E2E-INFO  <free text>              (diagnostics, ignored by the parser)
-#   E2E-RESULT <name> ok|fail <detail>  names: pci_ids pci_caps bar0 bar2 intx
+#   E2E-RESULT <name> ok|fail <detail>  names: pci_ids pci_caps bar0 bar2 dma intx
 #   E2E-DMESG <line>                    (kernel log lines worth seeing)
 #   E2E-DONE uptime=S
 #
@@ -46,6 +46,18 @@ REG_IRQ_RAISE=0x0c
 REG_BAR2_FILL=0x10
 REG_IRQ_COUNT=0x1c
 MAGIC_VALUE=0x30554656
+REG_DMA_SRC_LO=0x40
+REG_DMA_SRC_HI=0x44
+REG_DMA_DST_LO=0x48
+REG_DMA_DST_HI=0x4c
+REG_DMA_LEN=0x50
+REG_DMA_CTRL=0x54
+REG_DMA_STATUS=0x58
+REG_DMA_ERROR=0x5c
+REG_DMA_COUNT=0x60
+REG_DMA_MODE_USED=0x64
+# Reserved on the kernel command line (memmap=64K$0x4000000) for DMA.
+DMA_RAM=0x4000000
 IRQ_RAISE_INTX=0x000
 
 uptime_s() { read -r u _ < /proc/uptime; echo "$u"; }
@@ -83,7 +95,7 @@ done
 
 if [ -z "$dev" ]; then
 	why="no PCI device $VENDOR:$DEVICE in the inner guest"
-	for n in pci_ids pci_caps bar0 bar2 intx; do result "$n" fail "$why"; done
+	for n in pci_ids pci_caps bar0 bar2 dma intx; do result "$n" fail "$why"; done
 else
 	bdf=${dev##*/}
 	result pci_ids ok "$bdf vendor=$(cat "$dev/vendor") device=$(cat "$dev/device") class=$(cat "$dev/class")"
@@ -133,6 +145,13 @@ else
 
 	# --- memory decoding and BAR addresses ----------------------------------
 	echo 1 > "$dev/enable" 2>/dev/null || info "writing $dev/enable failed"
+	cmd=$(dd if="$dev/config" bs=1 skip=4 count=2 2>/dev/null | hexdump -v -e '/2 "%u"')
+	# Bus mastering too, for the DMA check: a driver would pci_set_master().
+	new=$((cmd | 6))
+	# shellcheck disable=SC2059
+	printf "\\$(printf %03o $((new & 255)))\\$(printf %03o $((new >> 8)))" |
+		dd of="$dev/config" bs=1 seek=4 count=2 conv=notrunc 2>/dev/null ||
+		info "setting bus master failed"
 	cmd=$(dd if="$dev/config" bs=1 skip=4 count=2 2>/dev/null | hexdump -v -e '/2 "%u"')
 	bar() { # start address of resource line $1 (0-based), 0 when unassigned
 		sed -n "$(($1 + 1))p" "$dev/resource" | { read -r s _ _; echo "$((s))"; }
@@ -197,6 +216,61 @@ else
 			result bar2 ok "$detail"
 		else
 			result bar2 fail "${bad# }; $detail"
+		fi
+	fi
+
+	# --- DMA through this guest's own memory ----------------------------------
+	# The command line reserves 64 KiB at DMA_RAM (memmap=), so /dev/mem
+	# reaches them while QEMU still maps them for the device like all RAM.
+	# The device's engine copies guest memory -> BAR2 and BAR2 -> guest.
+	dma_run() { # dma_run SRC DST LEN DIR: prints "done" or "error <errno>"
+		wr32 $((bar0 + REG_DMA_SRC_LO)) "$1" && wr32 $((bar0 + REG_DMA_SRC_HI)) 0 &&
+		wr32 $((bar0 + REG_DMA_DST_LO)) "$2" && wr32 $((bar0 + REG_DMA_DST_HI)) 0 &&
+		wr32 $((bar0 + REG_DMA_LEN)) "$3" &&
+		wr32 $((bar0 + REG_DMA_CTRL)) $((1 | ($4 << 1))) || { echo "register write failed"; return; }
+		_k=0
+		while [ $_k -lt 100 ]; do
+			_s=$(rd32 $((bar0 + REG_DMA_STATUS)))
+			case $_s in
+			0x00000002) echo done; return ;;
+			0x00000003) echo "error $(rd32 $((bar0 + REG_DMA_ERROR)))"; return ;;
+			esac
+			usleep 100000
+			_k=$((_k + 1))
+		done
+		echo "stuck status=$_s"
+	}
+	if [ "$bar0" = 0 ] || [ "$bar2" = 0 ] || [ $((cmd & 6)) != 6 ]; then
+		result dma fail "BAR0/BAR2 not usable or bus mastering off (command $(printf 0x%04x "$cmd"))"
+	else
+		bad=
+		pats="0x11111111 0x22222222 0x33333333 0x44444444"
+		k=0
+		for p in $pats; do
+			wr32 $((DMA_RAM + k * 4)) "$p" || bad="$bad ram_write_failed"
+			k=$((k + 1))
+		done
+		st=$(dma_run $DMA_RAM 0x100 16 0)
+		[ "$st" = done ] || bad="$bad to_bar2:$st"
+		k=0
+		for p in $pats; do
+			v=$(rd32 $((bar2 + 0x100 + k * 4)))
+			[ "$v" = "$p" ] || bad="$bad bar2+$(hex32 $((0x100 + k * 4)))=$v"
+			k=$((k + 1))
+		done
+		wr32 $((bar0 + REG_BAR2_FILL)) 0x77665544 || bad="$bad fill_write_failed"
+		st=$(dma_run 0x200 $((DMA_RAM + 0x1000)) 16 1)
+		[ "$st" = done ] || bad="$bad to_guest:$st"
+		for k in 0 1 2 3; do
+			v=$(rd32 $((DMA_RAM + 0x1000 + k * 4)))
+			[ "$v" = 0x77665544 ] || bad="$bad ram+$(hex32 $((0x1000 + k * 4)))=$v"
+		done
+		used=$(rd32 $((bar0 + REG_DMA_MODE_USED)))
+		detail="guest RAM $(hex64 $DMA_RAM) -> BAR2 and BAR2 -> guest RAM, 16 bytes each; mode_used=$used (1 zero-copy, 2 messages); transfers=$(rd32 $((bar0 + REG_DMA_COUNT)))"
+		if [ -z "$bad" ]; then
+			result dma ok "$detail"
+		else
+			result dma fail "${bad# }; $detail"
 		fi
 	fi
 

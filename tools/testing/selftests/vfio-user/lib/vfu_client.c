@@ -11,6 +11,7 @@
  * of its own, which every vfio-user implementation does.
  */
 #include <errno.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -57,6 +58,7 @@ int vfu_connect(struct vfu_client *c, const char *path)
 	if (strlen(path) >= sizeof(sa.sun_path))
 		return -ENAMETOOLONG;
 	strcpy(sa.sun_path, path);
+	c->max_data_xfer = VFIO_USER_DEFAULT_MAX_DATA_XFER;
 	c->rx = malloc(RX_CAP);
 	if (!c->rx)
 		return -ENOMEM;
@@ -321,41 +323,147 @@ int vfu_recv_msg(struct vfu_client *c, struct vfu_msg *m)
 	}
 }
 
-/*
- * A command from the server (DMA_READ/DMA_WRITE): count it, and answer it if
- * asked to, as if our memory were all zeroes and writes went nowhere.
- */
-static int handle_server_request(struct vfu_client *c, struct vfu_msg *m)
+/* ---- the server's DMA requests ---- */
+
+/* The registered region holding all of [iova, iova + count), or NULL. */
+static const struct vfu_dma_region *dma_region(const struct vfu_client *c,
+					       uint64_t iova, uint64_t count)
 {
+	unsigned int i;
+
+	for (i = 0; i < c->nr_dma; i++) {
+		const struct vfu_dma_region *r = &c->dma[i];
+
+		if (iova >= r->iova && iova - r->iova < r->size &&
+		    count <= r->size - (iova - r->iova))
+			return r;
+	}
+	return NULL;
+}
+
+/*
+ * Carry out request @m on our memory: 0, or the errno to refuse it with.
+ * For a DMA_READ, *@data points at the bytes to send back.
+ */
+static uint32_t dma_access(struct vfu_client *c, const struct vfu_msg *m,
+			   const void **data)
+{
+	const struct vfio_user_dma_access *req = m->payload;
+	bool write = m->hdr.command == VFIO_USER_DMA_WRITE;
+	const struct vfu_dma_region *r;
+	uint8_t *p;
+
+	if ((!write && m->hdr.command != VFIO_USER_DMA_READ) ||
+	    m->len < sizeof(*req) || req->count > c->max_data_xfer ||
+	    m->len != sizeof(*req) + (write ? req->count : 0))
+		return EINVAL;
+	if (c->dma_error)
+		return c->dma_error;
+	r = dma_region(c, req->address, req->count);
+	if (!r)
+		return EFAULT;
+	if (!(r->flags & (write ? VFIO_USER_F_DMA_REGION_WRITE :
+				  VFIO_USER_F_DMA_REGION_READ)))
+		return EPERM;
+	p = r->va + (req->address - r->iova);
+	if (write)
+		memcpy(p, req->data, req->count);
+	else
+		*data = p;
+	return 0;
+}
+
+static void note_request(struct vfu_client *c, struct vfu_msg *m)
+{
+	const struct vfio_user_dma_access *req = m->payload;
+
+	c->server_requests++;
+	c->last_request = (struct vfu_request){
+		.msg_id = m->hdr.msg_id, .command = m->hdr.command,
+	};
+	if (m->len >= sizeof(*req)) {
+		c->last_request.address = req->address;
+		c->last_request.count = req->count;
+	}
+	vfu_msg_close_fds(m);
+}
+
+/* Reply: header + access (+ the data, straight from our memory, for a
+ * DMA_READ), or the header alone with the errno. */
+static int answer_request(struct vfu_client *c, const struct vfu_msg *m)
+{
+	const struct vfio_user_dma_access *req = m->payload;
 	struct {
 		struct vfio_user_header h;
 		struct vfio_user_dma_access a;
-		uint8_t data[64];
-	} r = { 0 };
-	const struct vfio_user_dma_access *req = m->payload;
-	size_t data = 0;
-
-	c->server_requests++;
-	vfu_msg_close_fds(m);
-	if (!c->answer_requests || (m->hdr.flags & VFIO_USER_F_NO_REPLY))
-		return 0;
-	r.h = (struct vfio_user_header){
-		.msg_id = m->hdr.msg_id, .command = m->hdr.command,
-		.msg_size = HDR, .flags = VFIO_USER_F_TYPE_REPLY,
+	} r = {
+		.h = { .msg_id = m->hdr.msg_id, .command = m->hdr.command,
+		       .msg_size = HDR, .flags = VFIO_USER_F_TYPE_REPLY },
 	};
-	if (m->len < sizeof(*req) || (m->hdr.command != VFIO_USER_DMA_READ &&
-				       m->hdr.command != VFIO_USER_DMA_WRITE) ||
-	    (m->hdr.command == VFIO_USER_DMA_READ && req->count > sizeof(r.data))) {
+	const void *data = NULL;
+	uint32_t err = dma_access(c, m, &data);
+	struct iovec iov[2] = { { &r, HDR }, { (void *)data, 0 } };
+
+	if (err) {
+		c->dma_refused++;
 		r.h.flags |= VFIO_USER_F_ERROR;
-		r.h.error_reply = EINVAL;
-		return vfu_send_raw(c, &r, HDR, NULL, 0);
+		r.h.error_reply = err;
+	} else {
+		c->dma_served++;
+		r.a.address = req->address;
+		r.a.count = req->count;
+		iov[0].iov_len = sizeof(r);
+		iov[1].iov_len = data ? req->count : 0;
+		r.h.msg_size = sizeof(r) + iov[1].iov_len;
 	}
-	if (m->hdr.command == VFIO_USER_DMA_READ)
-		data = req->count;
-	r.a.address = req->address;
-	r.a.count = req->count;
-	r.h.msg_size = HDR + sizeof(r.a) + data;
-	return vfu_send_raw(c, &r, r.h.msg_size, NULL, 0);
+	if (m->hdr.flags & VFIO_USER_F_NO_REPLY)
+		return 0;
+	return send_iov(c, iov, iov[1].iov_len ? 2 : 1, NULL, 0);
+}
+
+int vfu_serve_request(struct vfu_client *c, struct vfu_msg *m)
+{
+	note_request(c, m);
+	return answer_request(c, m);
+}
+
+/* A request that came while we wait for something else. */
+static int handle_server_request(struct vfu_client *c, struct vfu_msg *m)
+{
+	note_request(c, m);
+	return c->answer_requests ? answer_request(c, m) : 0;
+}
+
+int vfu_dma_register(struct vfu_client *c, uint64_t iova, uint64_t size,
+		     void *va, uint32_t flags)
+{
+	unsigned int i;
+
+	if (!size || iova + size < iova)
+		return -EINVAL;
+	for (i = 0; i < c->nr_dma; i++)
+		if (iova < c->dma[i].iova + c->dma[i].size &&
+		    c->dma[i].iova < iova + size)
+			return -EEXIST;
+	if (c->nr_dma == VFU_MAX_DMA_REGIONS)
+		return -ENOSPC;
+	c->dma[c->nr_dma++] = (struct vfu_dma_region){
+		.iova = iova, .size = size, .va = va, .flags = flags,
+	};
+	return 0;
+}
+
+int vfu_dma_unregister(struct vfu_client *c, uint64_t iova, uint64_t size)
+{
+	unsigned int i;
+
+	for (i = 0; i < c->nr_dma; i++) {
+		if (c->dma[i].iova != iova || c->dma[i].size != size)
+			continue;
+		c->dma[i] = c->dma[--c->nr_dma];
+		return 0;
+	}
+	return -ENOENT;
 }
 
 int vfu_wait_reply(struct vfu_client *c, uint16_t id, uint16_t cmd,
@@ -669,4 +777,42 @@ int vfu_reset(struct vfu_client *c)
 {
 	return vfu_cmd(c, VFIO_USER_DEVICE_RESET, NULL, 0, NULL, 0, NULL, 0,
 		       NULL, NULL, NULL);
+}
+
+/* Is a whole message already buffered?  Then poll() would not see it. */
+static bool msg_buffered(const struct vfu_client *c)
+{
+	const struct vfio_user_header *h = (const void *)(c->rx + c->rx_start);
+	size_t avail = c->rx_end - c->rx_start;
+
+	return avail >= HDR && avail >= h->msg_size;
+}
+
+int vfu_poll_requests(struct vfu_client *c, int timeout_ms)
+{
+	struct pollfd p = { .fd = c->fd, .events = POLLIN };
+	struct vfu_msg m;
+	int n = 0, err;
+
+	for (;;) {
+		if (!msg_buffered(c)) {
+			err = poll(&p, 1, timeout_ms);
+			if (err < 0 && errno == EINTR)
+				continue;
+			if (err <= 0)
+				return err < 0 ? -errno : n;
+		}
+		err = vfu_recv_msg(c, &m);
+		if (err)
+			return err;
+		if ((m.hdr.flags & VFIO_USER_F_TYPE_MASK) !=
+		    VFIO_USER_F_TYPE_COMMAND) {
+			vfu_msg_close_fds(&m);
+			return -EPROTO;
+		}
+		err = handle_server_request(c, &m);
+		if (err)
+			return err;
+		n++;
+	}
 }

@@ -9,9 +9,15 @@
  *
  * One command is in flight at a time (vfu_send_cmd() + vfu_recv_msg() allow
  * pipelining by hand).  Replies are matched by id and command; anything
- * else where a reply is due is a protocol error.  Requests the server sends
- * to us (DMA_READ/DMA_WRITE) are counted and, if answer_requests is set,
- * answered, then skipped.
+ * else where a reply is due is a protocol error.
+ *
+ * Requests the server sends to us (DMA_READ/DMA_WRITE) while we wait for a
+ * reply are counted, noted in last_request and, if answer_requests is set,
+ * served from the memory registered with vfu_dma_register(), as a VMM
+ * serves them from guest RAM: an IOVA outside it gets EFAULT, one without
+ * the permission EPERM, a malformed request or one larger than
+ * max_data_xfer EINVAL, and dma_error, when set, refuses every request.
+ * vfu_poll_requests() serves them when no command is outstanding.
  *
  * All functions return 0 or a negative errno:
  *   -E<server's errno>  the server sent an Error reply (last_error_from_server
@@ -38,6 +44,7 @@
 				 sizeof(struct vfio_user_region_access) + \
 				 VFIO_USER_DEFAULT_MAX_DATA_XFER)
 #define VFU_MAX_FDS		16	/* fds accepted with one message */
+#define VFU_MAX_DMA_REGIONS	8	/* vfu_dma_register() table */
 #define VFU_DEFAULT_TIMEOUT_MS	5000
 
 /* The capabilities vfu_negotiate() offers. */
@@ -58,12 +65,32 @@ struct vfu_pending_fd {
 	int fd;
 };
 
+/* Our memory the server may reach with DMA_READ/DMA_WRITE. */
+struct vfu_dma_region {
+	uint64_t iova, size;
+	uint8_t *va;
+	uint32_t flags;		/* VFIO_USER_F_DMA_REGION_READ/WRITE */
+};
+
+/* A request from the server, as it came (served or not). */
+struct vfu_request {
+	uint16_t msg_id, command;
+	uint64_t address, count;
+};
+
 struct vfu_client {
 	int fd;
 	uint16_t next_id;
 	int timeout_ms;			/* for every send/receive; <= 0: none */
 	bool answer_requests;		/* reply to server DMA requests */
 	unsigned long server_requests;	/* server->client commands seen */
+	unsigned long dma_served;	/* ...answered with success */
+	unsigned long dma_refused;	/* ...answered with an error */
+	struct vfu_request last_request;
+	uint32_t dma_error;		/* non-zero: refuse requests with it */
+	uint32_t max_data_xfer;		/* larger requests: EINVAL (1 MiB) */
+	struct vfu_dma_region dma[VFU_MAX_DMA_REGIONS];
+	unsigned int nr_dma;
 	bool last_error_from_server;
 	uint16_t major, minor;		/* negotiated by vfu_negotiate() */
 
@@ -153,5 +180,27 @@ int vfu_dma_map(struct vfu_client *c, uint64_t iova, uint64_t size,
 int vfu_dma_unmap(struct vfu_client *c, uint64_t iova, uint64_t size,
 		  uint32_t flags, struct vfio_user_dma_unmap *echo);
 int vfu_reset(struct vfu_client *c);
+
+/* ---- serving the server's DMA requests ---- */
+
+/*
+ * Let the server reach [@iova, @iova + @size) at @va with the @flags
+ * (VFIO_USER_F_DMA_REGION_*) permissions.  Only our side: telling the
+ * server is vfu_dma_map(), so a test can do one without the other.
+ * -EEXIST on overlap, -ENOSPC when the table is full.
+ */
+int vfu_dma_register(struct vfu_client *c, uint64_t iova, uint64_t size,
+		     void *va, uint32_t flags);
+int vfu_dma_unregister(struct vfu_client *c, uint64_t iova, uint64_t size);
+/*
+ * Count, note and answer one request @m got with vfu_recv_msg(), whatever
+ * answer_requests says (no reply if it has No_reply).  Closes its fds.
+ */
+int vfu_serve_request(struct vfu_client *c, struct vfu_msg *m);
+/*
+ * Handle the server's requests (as vfu_wait_reply() does) until none comes
+ * for @timeout_ms.  Returns how many, or -errno; a reply is -EPROTO.
+ */
+int vfu_poll_requests(struct vfu_client *c, int timeout_ms);
 
 #endif /* VFU_CLIENT_H */

@@ -14,7 +14,9 @@
  * POLLOUT.  While a lot is queued we stop reading, so a client that sends
  * without reading eventually blocks itself instead of growing our memory.
  * --delay-ms gives each queued reply a not-before time; --reorder holds
- * replies on a stack and releases them reversed.
+ * replies on a stack and releases them reversed.  Requests of ours (the DMA
+ * engine's, --hostile flood) share one id counter and are never delayed or
+ * held: those options are about replies.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -72,6 +74,7 @@ void conn_init(struct conn *c, int fd, uint8_t *rxbuf, uint8_t *reply)
 	c->rxbuf = rxbuf;
 	c->reply = reply;
 	c->txq_tail = &c->txq_head;
+	c->max_xfer = VFIO_USER_DEFAULT_MAX_DATA_XFER;	/* until VERSION */
 	rx_reset(c);
 	if (device_init(&c->dev) < 0) {
 		vlog("device init: %m\n");
@@ -130,7 +133,8 @@ static struct txmsg *txmsg_new(const void *data, size_t len, const int *fds,
 		m->nfds++;
 	}
 	m->close_after = flags & EMIT_CLOSE_AFTER;
-	m->not_before = opt->delay_ms ? now_ns() + opt->delay_ms * 1000000ull : 0;
+	m->not_before = opt->delay_ms && !(flags & EMIT_REQUEST) ?
+			now_ns() + opt->delay_ms * 1000000ull : 0;
 	return m;
 }
 
@@ -200,19 +204,18 @@ static void flood_refill(struct conn *c)
 
 	for (i = 0; i < n; i++) {
 		req[i].hdr = (struct vfio_user_header){
-			.msg_id = c->flood_id++,
+			.msg_id = c->req_id++,
 			.command = VFIO_USER_DMA_READ,
 			.msg_size = sizeof(req[i]),
 			.flags = VFIO_USER_F_TYPE_COMMAND,
 		};
 		req[i].dma = (struct vfio_user_dma_access){ .count = 8 };
 	}
-	m = txmsg_new(req, n * sizeof(req[0]), NULL, 0, 0);
+	m = txmsg_new(req, n * sizeof(req[0]), NULL, 0, EMIT_REQUEST);
 	if (!m) {
 		c->dead = true;
 		return;
 	}
-	m->not_before = 0;		/* requests are not replies: no delay */
 	c->flood_left -= n;
 	txq_append(c, m);
 }
@@ -300,17 +303,18 @@ static void reorder_hold(struct conn *c, const uint8_t *p, size_t len,
 void conn_emit(struct conn *c, const void *msg, size_t len, const int *fds,
 	       unsigned int nfds, unsigned int flags)
 {
+	bool request = flags & EMIT_REQUEST;
 	const uint8_t *p = msg;
 	ssize_t n = 0;
 
 	if (c->dead || c->mute)
 		return;
-	if (opt->reorder > 1) {
+	if (opt->reorder > 1 && !request) {
 		reorder_hold(c, p, len, fds, nfds, flags);
 		return;
 	}
 	/* Fast path: nothing ahead of us, no delay: straight to the socket. */
-	if (!c->txq_head && !opt->delay_ms) {
+	if (!c->txq_head && (!opt->delay_ms || request)) {
 		n = send_some(c, p, len, fds, nfds);
 		if (n < 0)
 			return;

@@ -2,6 +2,7 @@
 /*
  * The test device's regions: BAR0 registers, BAR2 memory, BAR4 MSI-X
  * table/PBA and config space, plus device lifetime (init, reset, fini).
+ * The DMA engine's registers in BAR0 are engine.c's.
  *
  * A device lives exactly as long as one client connection, so every
  * connection starts from the same state.
@@ -55,6 +56,7 @@ void device_reset(struct device *d)
 	d->irq_count = 0;
 	config_reset(d);
 	msix_table_reset(d);
+	engine_reset(d);
 }
 
 int device_init(struct device *d)
@@ -100,7 +102,7 @@ static uint32_t bar0_read32(const struct device *d, uint64_t reg)
 	case TDEV_REG_RESET_COUNT:	return d->reset_count;
 	case TDEV_REG_DMA_MAP_COUNT:	return d->nr_dma;
 	case TDEV_REG_IRQ_COUNT:	return d->irq_count;
-	default:			return 0;
+	default:			return engine_read(d, reg);
 	}
 }
 
@@ -124,6 +126,9 @@ static void bar0_write32(struct device *d, uint64_t reg, uint32_t v)
 		break;
 	case TDEV_REG_BAR2_FILL:
 		bar2_fill(d, v);
+		break;
+	default:
+		engine_write(d, reg, v);
 		break;
 	}
 }

@@ -2,11 +2,12 @@
 /*
  * DMA_MAP / DMA_UNMAP: the table of client memory windows.
  *
- * The device has no DMA engine yet, so the table only has to be right:
- * mappings must not overlap, unmaps must match a map exactly (spec) or be
+ * Mappings must not overlap, unmaps must match a map exactly (spec) or be
  * VFIO_DMA_UNMAP_FLAG_ALL (libvfio-user, used by QEMU), and a window that
- * comes with an fd is mmap()ed here as a real server would, so a client
- * sending a bad fd/offset/size learns it from the reply.
+ * comes with an fd is mmap()ed here, where the DMA engine (engine.c) copies
+ * through it; a client sending a bad fd/offset/size learns it from the
+ * reply.  With --no-dma-fd no fd is taken at all, like a server that only
+ * does message-based DMA.
  */
 #include <errno.h>
 #include <string.h>
@@ -72,6 +73,8 @@ int dma_map(struct device *d, const struct vfio_user_dma_map *m, int *fd)
 	err = dma_check(d, m);
 	if (err)
 		return err;
+	if (*fd >= 0 && opt->no_dma_fd)
+		return -EINVAL;
 	if (m->flags & VFIO_USER_F_DMA_REGION_READ)
 		prot |= PROT_READ;
 	if (m->flags & VFIO_USER_F_DMA_REGION_WRITE)
@@ -81,8 +84,13 @@ int dma_map(struct device *d, const struct vfio_user_dma_map *m, int *fd)
 			       .offset = m->offset, .flags = m->flags,
 			       .fd = -1 };
 	if (*fd >= 0) {
-		void *va = mmap(NULL, m->size, prot, MAP_SHARED, *fd,
-				m->offset);
+		/*
+		 * The kernel client offers one window of up to TiBs and backs
+		 * pages only on touch: reserve no swap for it.  (A 64-bit
+		 * address space has room; a 32-bit server would fail here.)
+		 */
+		void *va = mmap(NULL, m->size, prot, MAP_SHARED | MAP_NORESERVE,
+				*fd, m->offset);
 
 		if (va == MAP_FAILED)
 			return -errno;
@@ -114,4 +122,27 @@ int dma_unmap(struct device *d, const struct vfio_user_dma_unmap *u)
 		return 0;
 	}
 	return -ENOENT;
+}
+
+/*
+ * The entry covering all of [iova, iova + len) with at least the
+ * VFIO_USER_F_DMA_REGION_* flags in @need, or NULL.  Entries never overlap,
+ * so only the one containing @iova can qualify.
+ */
+const struct dma_map *dma_find(const struct device *d, uint64_t iova,
+			       uint64_t len, uint32_t need)
+{
+	unsigned int i;
+
+	for (i = 0; i < d->nr_dma; i++) {
+		const struct dma_map *m = &d->dma[i];
+
+		if (iova < m->iova || iova - m->iova >= m->size)
+			continue;
+		if (len > m->size - (iova - m->iova) ||
+		    (m->flags & need) != need)
+			return NULL;
+		return m;
+	}
+	return NULL;
 }

@@ -9,6 +9,7 @@
  * object, and the numeric capabilities we know are non-negative integers.
  * Unknown keys are allowed, as the spec requires.
  */
+#include <stdlib.h>
 #include <string.h>
 
 #include "server.h"
@@ -182,5 +183,21 @@ bool json_caps_valid(const char *json)
 		if (v && !unsigned_integer(v))
 			return false;
 	}
+	return true;
+}
+
+/*
+ * Capability @key, a plain integer, of a VERSION JSON that json_caps_valid()
+ * accepted: true with *@val set if it is there.  Values beyond 64 bits
+ * saturate (strtoull).
+ */
+bool json_caps_u64(const char *json, const char *key, uint64_t *val)
+{
+	const char *caps = member(ws(json), "capabilities"), *v;
+
+	if (!caps || *caps != '{' || !(v = member(caps, key)) ||
+	    !unsigned_integer(v))
+		return false;
+	*val = strtoull(v, NULL, 10);
 	return true;
 }

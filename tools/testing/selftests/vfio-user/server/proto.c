@@ -8,6 +8,10 @@
  * commands get ENOSYS.  A handler returns 0 or -errno and writes its reply
  * payload at @out; a reply with the Error bit carries only the header, as
  * the spec requires.
+ *
+ * Replies from the client (to the DMA engine's requests) go to engine.c,
+ * and after every message the engine gets the chance to send its next
+ * request.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -37,6 +41,17 @@ static bool version_json_ok(const char *s, size_t len)
 	return memchr(s, '\0', len) == s + len - 1 && json_caps_valid(s);
 }
 
+/* The client's max_data_xfer_size sizes the DMA engine's requests; 0 would
+ * allow none, so it means the default, as an absent one does. */
+static uint32_t client_max_xfer(const char *json)
+{
+	uint64_t v;
+
+	if (!json || !json_caps_u64(json, "max_data_xfer_size", &v) || !v)
+		return VFIO_USER_DEFAULT_MAX_DATA_XFER;
+	return v < UINT32_MAX ? v : UINT32_MAX;
+}
+
 static int h_version(struct handler_args *a)
 {
 	const struct vfio_user_version *v = a->req;
@@ -50,6 +65,7 @@ static int h_version(struct handler_args *a)
 	if (a->len > sizeof(*v) &&
 	    !version_json_ok(v->data, a->len - sizeof(*v)))
 		return -EINVAL;
+	a->c->max_xfer = client_max_xfer(a->len > sizeof(*v) ? v->data : NULL);
 	r->major = opt->version_set ? opt->major : VFIO_USER_MAJOR_VER;
 	r->minor = opt->version_set ? opt->minor :
 				      MIN(v->minor, TDEV_SERVER_MINOR);
@@ -310,11 +326,9 @@ static bool hostile_trigger(struct conn *c)
 	return true;
 }
 
-/*
- * Handle one complete message.  fds not consumed are closed by the caller.
- */
-void proto_handle(struct conn *c, uint8_t *msg, size_t size, int *fds,
-		  unsigned int nfds)
+/* A command from the client: dispatch it and reply (or misbehave). */
+static void handle_command(struct conn *c, uint8_t *msg, size_t size,
+			   int *fds, unsigned int nfds)
 {
 	struct vfio_user_header *h = (void *)msg, *r = (void *)c->reply;
 	struct handler_args a = {
@@ -326,10 +340,6 @@ void proto_handle(struct conn *c, uint8_t *msg, size_t size, int *fds,
 	bool trigger;
 	int err;
 
-	log_msg("<-", h, nfds);
-	/* A client's reply to one of our DMA requests: framed, so dropped. */
-	if ((h->flags & VFIO_USER_F_TYPE_MASK) == VFIO_USER_F_TYPE_REPLY)
-		return;
 	c->ids_seen[h->msg_id / 8] |= 1u << (h->msg_id % 8);
 	c->last_id = h->msg_id;
 	trigger = want_reply && hostile_trigger(c);
@@ -358,4 +368,21 @@ void proto_handle(struct conn *c, uint8_t *msg, size_t size, int *fds,
 	else
 		conn_emit(c, c->reply, r->msg_size, &a.out_fd,
 			  a.out_fd >= 0, 0);
+}
+
+/*
+ * Handle one complete message.  fds not consumed are closed by the caller.
+ */
+void proto_handle(struct conn *c, uint8_t *msg, size_t size, int *fds,
+		  unsigned int nfds)
+{
+	const struct vfio_user_header *h = (const void *)msg;
+
+	log_msg("<-", h, nfds);
+	if ((h->flags & VFIO_USER_F_TYPE_MASK) == VFIO_USER_F_TYPE_REPLY)
+		engine_on_reply(c, h, msg + HDR_SIZE, size - HDR_SIZE);
+	else
+		handle_command(c, msg, size, fds, nfds);
+	/* After the command's reply, so that GO's reply is not held back. */
+	engine_pump(c);
 }

@@ -12,6 +12,7 @@
  *   server/config.c          PCI config space
  *   server/irq.c             interrupts (SET_IRQS, raising)
  *   server/dma.c             DMA map table
+ *   server/engine.c          the DMA engine (BAR0 0x40..0x7f)
  *   server/json.c            minimal JSON validation for VERSION
  */
 #ifndef VFU_TEST_SERVER_H
@@ -57,6 +58,8 @@ struct options {
 	bool version_set;		/* --version given */
 	uint16_t major, minor;
 	bool not_pci, no_reset, once, verbose;
+	bool dma_rogue;			/* engine skips the DMA table checks */
+	bool no_dma_fd;			/* DMA_MAP with an fd fails */
 	unsigned int reorder;		/* replies held and reversed; 0/1 = off */
 	unsigned int delay_ms;
 	enum hostile_mode hostile;
@@ -81,6 +84,22 @@ struct dma_map {
 	void *va;		/* mapping of fd, NULL without fd */
 };
 
+/* The DMA engine's registers and the transfer in flight (test_device.h). */
+struct dma_engine {
+	uint64_t src, dst;		/* registers, as programmed */
+	uint32_t len, ctrl;
+	uint32_t status, error, count, mode_used;
+
+	/* the transfer, taken from the registers at GO */
+	bool to_guest;			/* BAR2 -> guest: DMA_WRITE */
+	uint64_t iova;			/* its guest side */
+	uint64_t bar2_off;		/* its BAR2 side */
+	uint32_t xlen, done;		/* bytes in all, bytes moved */
+	/* message mode: the request awaiting its reply (none if inflight 0) */
+	uint32_t inflight;
+	uint16_t req_id;
+};
+
 struct device {
 	int bar2_fd;			/* memfd, sent with GET_REGION_INFO */
 	uint8_t *bar2;			/* server's mapping of it */
@@ -92,6 +111,7 @@ struct device {
 	int irq_fds[TDEV_NUM_IRQS][TDEV_MSIX_COUNT];
 	struct dma_map dma[TDEV_MAX_DMA_MAPS];
 	unsigned int nr_dma;
+	struct dma_engine eng;
 };
 
 int device_init(struct device *d);
@@ -117,8 +137,16 @@ int irq_set(struct device *d, const struct vfio_user_irq_set *s,
 void dma_fini(struct device *d);
 int dma_map(struct device *d, const struct vfio_user_dma_map *m, int *fd);
 int dma_unmap(struct device *d, const struct vfio_user_dma_unmap *u);
+const struct dma_map *dma_find(const struct device *d, uint64_t iova,
+			       uint64_t len, uint32_t need);
+
+void engine_setup_signals(void);
+void engine_reset(struct device *d);
+uint32_t engine_read(const struct device *d, uint64_t reg);
+void engine_write(struct device *d, uint64_t reg, uint32_t v);
 
 bool json_caps_valid(const char *json);
+bool json_caps_u64(const char *json, const char *key, uint64_t *val);
 
 /* ---- connection ---- */
 
@@ -128,6 +156,7 @@ struct conn {
 	int fd;
 	struct device dev;
 	bool negotiated;		/* VERSION done */
+	uint32_t max_xfer;		/* client's max_data_xfer_size */
 	bool dead;			/* close it at the next loop turn */
 	bool exit_server;		/* --hostile exit fired */
 
@@ -145,13 +174,13 @@ struct conn {
 	unsigned int nheld;
 	uint64_t held_deadline;
 	uint8_t *reply;			/* MAX_MSG_SIZE scratch for replies */
+	uint16_t req_id;		/* next id for a request of ours */
 
 	/* --hostile state */
 	unsigned int cmds_seen;		/* commands that wanted a reply */
 	bool hostile_done;
 	bool mute;			/* send nothing more */
 	unsigned long flood_left;
-	uint16_t flood_id;
 	uint16_t last_id;
 	uint8_t ids_seen[65536 / 8];
 };
@@ -165,12 +194,17 @@ void conn_on_writable(struct conn *c);
 void conn_on_timer(struct conn *c);
 
 #define EMIT_CLOSE_AFTER	(1u << 0)	/* close once this is sent */
+/* A request of ours, not a reply: --delay-ms and --reorder leave it alone. */
+#define EMIT_REQUEST		(1u << 1)
 void conn_emit(struct conn *c, const void *msg, size_t len,
 	       const int *fds, unsigned int nfds, unsigned int flags);
 
 void proto_handle(struct conn *c, uint8_t *msg, size_t size,
 		  int *fds, unsigned int nfds);
 void hostile_emit(struct conn *c, uint8_t *msg, size_t len, int fd);
+void engine_pump(struct conn *c);
+void engine_on_reply(struct conn *c, const struct vfio_user_header *h,
+		     const void *payload, size_t len);
 uint16_t conn_unused_id(const struct conn *c);
 
 #endif /* VFU_TEST_SERVER_H */
