@@ -324,7 +324,8 @@ else
 		if [ "$ev0" = "$ev1" ] && [ "$after" != "$before" ] && [ "$final" != none ]; then
 			echo "; uio_pci_generic did not claim it (the device's config status lacks PCI_STATUS_INTERRUPT), so it stayed asserted until the BAR0 read: $((final - before)) unhandled interrupts"
 		fi
-		[ "$after" != "$before" ] && [ "$after" != none ]
+		# Delivered, and claimed by the guest's driver.
+		[ "$after" != "$before" ] && [ "$after" != none ] && [ "$ev0" != "$ev1" ]
 	}
 	# Run on the last CPU from here on (children inherit it).
 	ncpu=$(nproc)

@@ -11,7 +11,8 @@
  *     the -1 entries the VFIO ioctl would carry, so QEMU sends no fds),
  *   - DATA_NONE | ACTION_TRIGGER with count 0 disables the whole index,
  *   - DATA_NONE / DATA_BOOL | ACTION_TRIGGER signal the registered eventfds,
- *   - MASK/UNMASK are accepted for INTx only and do nothing.
+ *   - MASK/UNMASK are accepted for INTx only; raising INTx sets
+ *     PCI_STATUS_INTERRUPT in config space and UNMASK clears it.
  */
 #include <errno.h>
 #include <limits.h>
@@ -19,6 +20,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <sys/eventfd.h>
+#include <linux/pci_regs.h>
 
 #include "server.h"
 
@@ -92,6 +94,13 @@ void irq_raise(struct device *d, uint32_t value)
 		return;
 	}
 	d->irq_count++;
+	/*
+	 * A level-triggered INTx shows as pending in the status register until
+	 * the client unmasks it (QEMU does at the guest's end of interrupt):
+	 * guest drivers such as uio_pci_generic claim the interrupt by it.
+	 */
+	if (index == VFIO_PCI_INTX_IRQ_INDEX)
+		d->cfg[PCI_STATUS] |= PCI_STATUS_INTERRUPT;
 	irq_signal(d, index, vector);
 }
 
@@ -183,10 +192,14 @@ int irq_set(struct device *d, const struct vfio_user_irq_set *s,
 	if (action == VFIO_IRQ_SET_ACTION_TRIGGER)
 		return irq_trigger(d, s, bools, fds, nfds);
 
-	/* MASK / UNMASK: INTx only, no effect (we never hold INTx asserted). */
+	/* MASK / UNMASK: INTx only; an unmask ends the pending interrupt. */
 	if (s->index != VFIO_PCI_INTX_IRQ_INDEX || s->count == 0)
 		return -EINVAL;
 	if (dtype == VFIO_IRQ_SET_DATA_EVENTFD && nfds != s->count)
 		return -EINVAL;
+	if (action == VFIO_IRQ_SET_ACTION_UNMASK &&
+	    (dtype == VFIO_IRQ_SET_DATA_NONE ||
+	     (dtype == VFIO_IRQ_SET_DATA_BOOL && bools && bools[0])))
+		d->cfg[PCI_STATUS] &= ~PCI_STATUS_INTERRUPT;
 	return 0;	/* any mask/unmask eventfd is closed by the caller */
 }
