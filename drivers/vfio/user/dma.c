@@ -390,6 +390,14 @@ int vfio_user_dma_open(struct vfio_user_dev *udev)
 	int ret = -EINVAL;
 
 	down_write(&udev->dma_rwsem);
+	/* One buffer for serving DMA messages, sized for the largest. */
+	udev->dma_buf = kvmalloc(struct_size(udev->dma_buf, data,
+					     VFIO_USER_OUR_MAX_DATA_XFER),
+				 GFP_KERNEL_ACCOUNT);
+	if (!udev->dma_buf) {
+		ret = -ENOMEM;
+		goto out;
+	}
 	if (udev->dma_mode == VFIO_USER_DMA_ZERO_COPY &&
 	    udev->conn.caps.max_msg_fds) {
 		win = vfio_user_dma_window_create(udev);
@@ -420,6 +428,10 @@ int vfio_user_dma_open(struct vfio_user_dev *udev)
 		udev->dma_open = true;
 	}
 out:
+	if (ret) {
+		kvfree(udev->dma_buf);
+		udev->dma_buf = NULL;
+	}
 	up_write(&udev->dma_rwsem);
 	return ret;
 }
@@ -441,6 +453,8 @@ void vfio_user_dma_close(struct vfio_user_dev *udev)
 	udev->dma_open = false;
 	win = udev->dma_window;
 	udev->dma_window = NULL;
+	kvfree(udev->dma_buf);
+	udev->dma_buf = NULL;
 	up_write(&udev->dma_rwsem);
 
 	if (win)
@@ -484,21 +498,16 @@ void vfio_user_dma_unmap(struct vfio_user_dev *udev, u64 iova, u64 length)
  * part way (a read-only mapping further on).
  */
 static int vfio_user_dma_write(struct vfio_device *vdev, u64 iova,
-			       void *data, size_t count)
+			       void *data, size_t count, void *saved)
 {
-	void *saved;
 	int ret;
 
-	saved = kvmalloc(count, GFP_KERNEL_ACCOUNT);
-	if (!saved)
-		return -ENOMEM;
 	ret = vfio_dma_rw(vdev, iova, saved, count, false);
 	if (!ret) {
 		ret = vfio_dma_rw(vdev, iova, data, count, true);
 		if (ret)
 			vfio_dma_rw(vdev, iova, saved, count, true);
 	}
-	kvfree(saved);
 	return ret;
 }
 
@@ -510,9 +519,10 @@ static int vfio_user_dma_write(struct vfio_device *vdev, u64 iova,
  *	that plus our max_data_xfer_size bytes (checked by the transport)
  * @len: payload length
  *
- * Runs in the connection's request worker.  Anything malformed, outside
- * the window, unmapped or beyond its permissions gets an error reply and
- * touches nothing.
+ * Runs in the connection's request worker, the only user of the device's
+ * DMA buffer (allocated at open: no allocation, and so no zeroing, per
+ * request).  Anything malformed, outside the window, unmapped or beyond its
+ * permissions gets an error reply and touches nothing.
  */
 void vfio_user_dma_serve(void *owner, const struct vfio_user_header *hdr,
 			 const void *payload, size_t len)
@@ -520,7 +530,11 @@ void vfio_user_dma_serve(void *owner, const struct vfio_user_header *hdr,
 	struct vfio_user_dev *udev = owner;
 	const struct vfio_user_dma_access *req = payload;
 	bool write = hdr->command == VFIO_USER_DMA_WRITE;
-	struct vfio_user_dma_access *reply = NULL;
+	struct vfio_user_dma_access reply_hdr = {
+		.address = req->address,
+		.count = req->count,
+	};
+	struct vfio_user_dma_access *reply = &reply_hdr;
 	size_t reply_len = sizeof(*req);
 	u64 end;
 	int ret;
@@ -531,15 +545,6 @@ void vfio_user_dma_serve(void *owner, const struct vfio_user_header *hdr,
 		ret = -EINVAL;
 		goto reply;
 	}
-	if (!write)
-		reply_len += req->count;
-	reply = kvmalloc(reply_len, GFP_KERNEL_ACCOUNT);
-	if (!reply) {
-		ret = -ENOMEM;
-		goto reply;
-	}
-	reply->address = req->address;
-	reply->count = req->count;
 
 	down_read(&udev->dma_rwsem);
 	if (!udev->dma_open) {
@@ -551,21 +556,28 @@ void vfio_user_dma_serve(void *owner, const struct vfio_user_header *hdr,
 		ret = 0;
 	} else if (write) {
 		ret = vfio_user_dma_write(&udev->vdev->vdev, req->address,
-					  (void *)req->data, req->count);
+					  (void *)req->data, req->count,
+					  udev->dma_buf);
 	} else {
+		reply = udev->dma_buf;
+		*reply = reply_hdr;
+		reply_len += req->count;
 		ret = vfio_dma_rw(&udev->vdev->vdev, req->address, reply->data,
 				  req->count, false);
 	}
-	up_read(&udev->dma_rwsem);
 	if (!ret)
 		atomic64_add(req->count, write ? &udev->dma_stats.bytes_written :
 						 &udev->dma_stats.bytes_read);
-reply:
-	if (ret)
+	else
 		atomic64_inc(&udev->dma_stats.errors);
+	/* Still under the rwsem: close must not free the buffer under us. */
 	vfio_user_conn_reply(&udev->conn, hdr, reply, reply_len,
 			     ret ? -ret : 0);
-	kvfree(reply);
+	up_read(&udev->dma_rwsem);
+	return;
+reply:
+	atomic64_inc(&udev->dma_stats.errors);
+	vfio_user_conn_reply(&udev->conn, hdr, NULL, 0, -ret);
 }
 
 /* ---- sysfs: dma_mode, dma_window, dma_active ---- */

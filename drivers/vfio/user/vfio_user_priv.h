@@ -298,6 +298,8 @@ struct vfio_user_dma_window;
  * @dma_open: DMA may be served: between open_device and close_device
  * @dma_active: the mode in use while @dma_open
  * @dma_window: the zero-copy window while open in that mode
+ * @dma_buf: buffer for serving DMA messages while open; only the request
+ *	worker uses it, under @dma_rwsem
  * @dma_stats: DMA counters
  * @vdev: the vfio_device registered by probe, NULL when not registered
  * @debugfs: this device's debugfs directory
@@ -323,6 +325,7 @@ struct vfio_user_dev {
 	bool dma_open;
 	enum vfio_user_dma_mode dma_active;
 	struct vfio_user_dma_window *dma_window;
+	struct vfio_user_dma_access *dma_buf;
 	struct vfio_user_dma_stats dma_stats;
 	struct vfio_user_vdev *vdev;
 	struct dentry *debugfs;
