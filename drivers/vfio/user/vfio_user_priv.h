@@ -34,6 +34,7 @@
 #include <linux/types.h>
 #include <linux/un.h>
 #include <linux/vfio.h>
+#include <linux/wait.h>
 #include <linux/workqueue.h>
 #include <linux/xarray.h>
 #include <linux/vfio_user.h>
@@ -132,6 +133,11 @@ struct vfio_user_server_req;
  * @rx_work: drains the socket; queued from the socket callbacks
  * @req_work: serves the server's own requests, never from the callbacks
  * @tx_lock: held across a whole frame so frames never interleave
+ * @rx_lock: owner of the rx_* receive state: the receive worker, or a
+ *	caller receiving its own reply (vfio_user_direct_rx())
+ * @direct_rx: a caller holds @rx_lock and waits on @rx_wait; the socket
+ *	callbacks wake it instead of queueing the worker
+ * @rx_wait: where a direct receiver waits for the socket
  * @lock: protects @state, @reason, @pending ids, @reqs, @nr_reqs
  * @state: enum vfio_user_conn_state
  * @reason: why the connection broke, for sysfs and dmesg
@@ -164,7 +170,7 @@ struct vfio_user_server_req;
  * and from callers; nothing sleeps under it.  @tx_lock is a mutex and may
  * be held while the socket send blocks (bounded by the socket's send
  * timeout).  @tx_lock nests outside @lock.  The rx_* fields are owned by
- * @rx_work (and by the teardown once @rx_work can no longer run).
+ * whoever holds @rx_lock (and by the teardown once nothing can run).
  */
 struct vfio_user_conn {
 	struct socket *sock;
@@ -173,6 +179,10 @@ struct vfio_user_conn {
 	struct work_struct req_work;
 	/* serialises whole frames on the socket */
 	struct mutex tx_lock;
+	/* the receive state's owner; a direct receiver waits on the socket with it */
+	struct mutex rx_lock;
+	bool direct_rx;
+	wait_queue_head_t rx_wait;
 	/* protects state, reason, reqs and nr_reqs */
 	spinlock_t lock;
 	enum vfio_user_conn_state state;
