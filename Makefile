@@ -2,11 +2,16 @@
 #
 # vfio_user, built out of tree against Debian's 6.12 kernel headers.
 #
-#   make            build drivers/vfio/user/vfio_user.ko (KDIR= overrides)
-#   make check      set up the host, build, run every selftest in a VM
-#   make lint       checkpatch --strict, sparse and W=1 over the driver
-#   make run        boot the VM, bind the test server, show what appears
-#   make install    install the module for KDIR's kernel and run depmod
+#   make              build drivers/vfio/user/vfio_user.ko (KDIR= overrides)
+#   make check        set up the host, build, run every selftest in a VM
+#   make check-debug  the same on a debug kernel (KASAN, lockdep, kmemleak,
+#                     UBSAN...) built from linux-source-6.12 and cached in
+#                     ~/.cache/vfio-user (first build: about half an hour)
+#   make lint         checkpatch --strict, sparse and W=1 over the driver
+#   make run          boot the VM, bind the test server, show what appears
+#   make bench        benchmarks in the VM against userspace baselines: a
+#                     report in build/bench/latest (BENCH_ARGS= for vu_bench)
+#   make install      install the module for KDIR's kernel and run depmod
 #
 # The host may run another kernel than the one we build for, so KDIR never
 # comes from `uname -r`: it is the newest installed 6.12 Debian build tree.
@@ -29,12 +34,13 @@ DRIVER_SRCS := $(filter-out %.mod.c,$(wildcard $(REPO)/drivers/vfio/user/*.[ch])
 	       $(REPO)/include/uapi/linux/vfio_user.h
 
 .PHONY: all modules setup check check-build check-run selftests lint run \
-	install clean help need-kdir
+	install clean help need-kdir check-debug check-debug-build \
+	check-debug-run debug-kernel debug-module debug-selftests bench
 
 all: modules
 
 help:
-	@sed -n '3,10p' $(REPO)/Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '3,15p' $(REPO)/Makefile | sed 's/^# \{0,1\}//'
 
 need-kdir:
 	@test -n "$(KDIR)" -a -f "$(KDIR)/Makefile" || { \
@@ -82,6 +88,73 @@ check-build: modules selftests
 check-run: need-kdir
 	KVER=$(KVER_FROM_KDIR) $(SELFTESTS)/vm/check.sh $(TESTS)
 
+# check-debug: the suite on the debug kernel of
+# tools/testing/selftests/vfio-user/debug-kernel/ (built, or found in the
+# cache, by its build.sh).  The module is built against it from a copy of
+# the sources in build/debug-kernel/module, so that the tree's own
+# vfio_user.ko (for Debian's kernel) is left alone.  Slower than check:
+# bigger timeouts.
+DEBUG_KERNEL_SH := $(SELFTESTS)/debug-kernel/build.sh
+DEBUG_KDIR ?= $(shell $(DEBUG_KERNEL_SH) --print-dir)
+DEBUG_MOD := $(BUILD)/debug-kernel/module
+DEBUG_VM_TIMEOUT ?= 2700
+DEBUG_TEST_TIMEOUT ?= 900
+# The selftests again, in build/debug-kernel/selftests, with the harness's
+# per-test-case timeouts (30 s unless a test says otherwise) times
+# DEBUG_HARNESS_SCALE: the debug kernel is about 4 times slower.
+DEBUG_SELFTESTS := $(BUILD)/debug-kernel/selftests
+DEBUG_KSFT_INC := $(BUILD)/debug-kernel/kselftest
+DEBUG_HARNESS_SCALE ?= 4
+
+check-debug:
+	@start=$$(date +%s); \
+	$(REPO)/scripts/setup-host.sh && \
+	$(MAKE) --no-print-directory check-debug-build && \
+	$(MAKE) --no-print-directory check-debug-run; rc=$$?; \
+	echo "make check-debug: wall time $$(( $$(date +%s) - start ))s"; exit $$rc
+
+check-debug-build: debug-kernel
+	$(MAKE) --no-print-directory debug-module selftests debug-selftests
+
+debug-kernel:
+	@$(DEBUG_KERNEL_SH) > /dev/null
+
+debug-module:
+	@test -f $(DEBUG_KDIR)/.vfio-user-built || { \
+	  echo "no debug kernel in $(DEBUG_KDIR): make debug-kernel first" >&2; exit 1; }
+	@mkdir -p $(DEBUG_MOD)/drivers/vfio/user $(DEBUG_MOD)/include/uapi/linux
+	@rm -f $(DEBUG_MOD)/drivers/vfio/user/*.[ch]
+	@cp -p $(REPO)/Kbuild $(DEBUG_MOD)/
+	@cp -p $(filter $(REPO)/drivers/%,$(DRIVER_SRCS)) $(REPO)/drivers/vfio/user/Makefile \
+	  $(REPO)/drivers/vfio/user/Kconfig $(DEBUG_MOD)/drivers/vfio/user/
+	@cp -p $(REPO)/include/uapi/linux/vfio_user.h $(DEBUG_MOD)/include/uapi/linux/
+	$(MAKE) -C $(DEBUG_KDIR) M=$(DEBUG_MOD) CONFIG_VFIO_USER=m modules
+
+debug-selftests: $(KSFT_HDRS)
+	@mkdir -p $(DEBUG_KSFT_INC)
+	@cp $(KSFT_INC)/kselftest.h $(DEBUG_KSFT_INC)/
+	@sed 's/alarm(t->timeout)/alarm(t->timeout * $(DEBUG_HARNESS_SCALE))/' \
+	  $(KSFT_INC)/kselftest_harness.h > $(DEBUG_KSFT_INC)/kselftest_harness.h.tmp
+	@grep -q 'alarm(t->timeout \* $(DEBUG_HARNESS_SCALE))' $(DEBUG_KSFT_INC)/kselftest_harness.h.tmp || { \
+	  echo "kselftest_harness.h: no alarm(t->timeout) to scale" >&2; exit 1; }
+	@# -MMD does not track -isystem headers: a new harness means new tests.
+	@cmp -s $(DEBUG_KSFT_INC)/kselftest_harness.h.tmp $(DEBUG_KSFT_INC)/kselftest_harness.h && \
+	  rm $(DEBUG_KSFT_INC)/kselftest_harness.h.tmp || { \
+	  mv $(DEBUG_KSFT_INC)/kselftest_harness.h.tmp $(DEBUG_KSFT_INC)/kselftest_harness.h; \
+	  rm -f $(DEBUG_SELFTESTS)/*_test; }
+	$(MAKE) -C $(SELFTESTS) KSFT_INC=$(DEBUG_KSFT_INC) OUT=$(DEBUG_SELFTESTS)
+
+check-debug-run:
+	@test -f $(DEBUG_MOD)/drivers/vfio/user/vfio_user.ko || { \
+	  echo "no module built for the debug kernel: make check-debug-build first" >&2; exit 1; }
+	VM_KERNEL=$(DEBUG_KDIR)/arch/x86/boot/bzImage VM_MODULES=none \
+	  KVER=$$(cat $(DEBUG_KDIR)/include/config/kernel.release) \
+	  VM_APPEND="kasan_multi_shot acpi=noirq" VM_OUT=$(BUILD)/vm-out-debug \
+	  VM_TIMEOUT=$(DEBUG_VM_TIMEOUT) TEST_TIMEOUT=$(DEBUG_TEST_TIMEOUT) \
+	  VFIO_USER_KO=$(DEBUG_MOD)/drivers/vfio/user/vfio_user.ko \
+	  VFIO_USER_TEST_BUILD=$(DEBUG_SELFTESTS) \
+	  $(SELFTESTS)/vm/check.sh $(TESTS)
+
 lint: need-kdir $(CHECKPATCH)
 	@echo "== checkpatch --strict"
 	perl $(CHECKPATCH) --strict --no-tree --show-types --terse \
@@ -95,6 +168,10 @@ lint: need-kdir $(CHECKPATCH)
 run: check-build
 	KVER=$(KVER_FROM_KDIR) $(SELFTESTS)/vm/vm-run.sh --kver $(KVER_FROM_KDIR) \
 	  -- $(SELFTESTS)/demo.sh
+
+# bench: a report, not a test (tools/testing/selftests/vfio-user/bench/run.sh).
+bench: check-build
+	BENCH_SKIP_BUILD=1 KVER=$(KVER_FROM_KDIR) $(SELFTESTS)/bench/run.sh $(BENCH_ARGS)
 
 install: modules
 	$(MAKE) $(KBUILD_ARGS) INSTALL_MOD_DIR=updates modules_install

@@ -9,14 +9,25 @@
 #
 # (vm/check.sh does exactly that and turns the results into TAP.)
 #
+# Environment: VFIO_USER_KO (see step 1), TEST_TIMEOUT (step 2),
+# VFIO_USER_TEST_BUILD: where the test binaries are instead of
+# tools/testing/selftests/vfio-user/build ("build" below).
+#
 # Steps:
-#   1. modprobe vfio, modprobe vfio_iommu_type1,
+#   1. modprobe vfio, modprobe vfio_iommu_type1 (fine if modprobe fails
+#      but the kernel has it built in: /sys/module/NAME exists),
 #      insmod drivers/vfio/user/vfio_user.ko ($VFIO_USER_KO overrides the path);
 #      a failure is recorded and the tests still run (they then fail or skip).
 #   2. run each TEST with "timeout $TEST_TIMEOUT" (default 300 s), cwd = repo
 #      root, env VFIO_USER_REPO=<repo root>, stdout+stderr -> RESULTS_DIR/<name>.tap
 #   3. rmmod vfio_user (only if step 1 loaded it; a failure is recorded),
 #      save dmesg to RESULTS_DIR/dmesg.txt.
+#
+# With kmemleak (a kernel with CONFIG_DEBUG_KMEMLEAK, debugfs mounted):
+# before step 1 a scan and "clear" forget what was already unreferenced;
+# after the tests (module still loaded, so backtraces show its symbols)
+# and again after rmmod, two scans 5 s apart, and the leaks found go to
+# RESULTS_DIR/kmemleak.txt ("clear" in between, so each is listed once).
 #
 # Which tests: TEST arguments, each a name (looked up as build/NAME, then
 # NAME, under tools/testing/selftests/vfio-user/) or a path (relative to the
@@ -32,6 +43,7 @@
 #   <name>.rc    its exit status (124 = killed by the per-test timeout)
 #   tests        the test names, one per line, in the order they ran
 #   rig.tap      "ok/not ok N <step>" for the module load/unload steps
+#   kmemleak.txt kmemleak's reports (only with kmemleak; empty: no leaks)
 #   dmesg.txt    guest dmesg after everything
 #   done         written last: the run completed
 #
@@ -52,6 +64,8 @@ repo=$(cd "$script_dir/../../../.." && pwd -P)
 cd "$repo"
 export VFIO_USER_REPO=$repo
 ko=${VFIO_USER_KO:-drivers/vfio/user/vfio_user.ko}
+# Where the test binaries are (make check-debug builds its own copy).
+test_build=${VFIO_USER_TEST_BUILD:-$selftest_dir/build}
 per_test_timeout=${TEST_TIMEOUT:-300}
 
 if [ "$(id -u)" != 0 ]; then
@@ -64,7 +78,8 @@ fi
 
 mkdir -p "$results"
 results=$(cd "$results" && pwd -P)
-rm -f "$results"/*.tap "$results"/*.rc "$results"/tests "$results"/dmesg.txt "$results"/done
+rm -f "$results"/*.tap "$results"/*.rc "$results"/tests "$results"/dmesg.txt "$results"/done \
+	"$results"/kmemleak.txt
 
 failed=0
 step_n=0
@@ -85,10 +100,41 @@ step() { # step ok|fail DESCRIPTION [DETAIL...]
 }
 : > "$results/rig.tap"
 
+# kmemleak, if this kernel has it: "scan" blocks until the scan is done;
+# objects younger than 5 s are never reported, hence the pauses.
+kmemleak=/sys/kernel/debug/kmemleak
+[ -e "$kmemleak" ] || kmemleak=
+kmemleak_scan() { # kmemleak_scan [pause]: 0 on success
+	{ [ -z "${1:-}" ] || sleep "$1"; } && echo scan > "$kmemleak" && sleep 5 && echo scan > "$kmemleak"
+}
+kmemleak_collect() { # kmemleak_collect WHEN: scan, append the reports, clear
+	local out
+	if out=$( (kmemleak_scan 5 && cat "$kmemleak" > "$results/kmemleak.new" && echo clear > "$kmemleak") 2>&1); then
+		step ok "kmemleak scan $1 ($(grep -c '^unreferenced object' "$results/kmemleak.new") reports)"
+	else
+		step fail "kmemleak scan $1" "$out"
+	fi
+	if [ -s "$results/kmemleak.new" ]; then
+		{ echo "# kmemleak: $1"; cat "$results/kmemleak.new"; } >> "$results/kmemleak.txt"
+	fi
+	rm -f "$results/kmemleak.new"
+}
+if [ -n "$kmemleak" ]; then
+	: > "$results/kmemleak.txt"
+	if out=$( (kmemleak_scan && echo clear > "$kmemleak") 2>&1); then
+		step ok "kmemleak baseline (scan, clear)"
+	else
+		step fail "kmemleak baseline (scan, clear)" "$out"
+	fi
+fi
+
 # --- 1. modules ----------------------------------------------------------------
 for m in vfio vfio_iommu_type1; do
 	if out=$(modprobe "$m" 2>&1); then
 		step ok "modprobe $m"
+	elif [ -d "/sys/module/$m" ]; then
+		# Built into this kernel (modprobe needs /lib/modules/$(uname -r)).
+		step ok "modprobe $m (built in)"
 	else
 		step fail "modprobe $m" "$out"
 	fi
@@ -110,14 +156,14 @@ if [ $# -gt 0 ]; then
 	for t in "$@"; do
 		if [[ $t == */* ]]; then
 			tests+=("$t")
-		elif [ -e "$selftest_dir/build/$t" ]; then
-			tests+=("$selftest_dir/build/$t")
+		elif [ -e "$test_build/$t" ]; then
+			tests+=("$test_build/$t")
 		else
 			tests+=("$selftest_dir/$t")
 		fi
 	done
 else
-	for t in "$selftest_dir"/build/*_test; do
+	for t in "$test_build"/*_test; do
 		[ -f "$t" ] && [ -x "$t" ] && tests+=("$t")
 	done
 	if [ -f "$selftest_dir/TEST_PROGS" ]; then
@@ -158,13 +204,27 @@ done
 [ ${#tests[@]} -gt 0 ] || echo "# no tests found (build them first, e.g. 'make')"
 
 # --- 3. unload, dmesg ------------------------------------------------------------
+mod=$(basename "$ko" .ko)
+if [ -n "$kmemleak" ]; then
+	kmemleak_collect "after the tests"
+	# Leaks found after rmmod show the module's addresses unresolved.
+	if [ "$loaded_ours" = 1 ] && [ -r "/sys/module/$mod/sections/.text" ]; then
+		echo "# $mod .text was at $(cat "/sys/module/$mod/sections/.text") ($ko)" > "$results/kmemleak.modaddr"
+	fi
+fi
 if [ "$loaded_ours" = 1 ]; then
-	mod=$(basename "$ko" .ko)
 	if out=$(rmmod "$mod" 2>&1); then
 		step ok "rmmod $mod"
 	else
 		step fail "rmmod $mod" "$out" "$(lsmod | grep -E "^$mod " || true)"
 	fi
+fi
+if [ -n "$kmemleak" ] && [ "$loaded_ours" = 1 ]; then
+	kmemleak_collect "after rmmod $mod"
+	if [ -f "$results/kmemleak.modaddr" ] && grep -q "^# kmemleak: after rmmod" "$results/kmemleak.txt"; then
+		cat "$results/kmemleak.modaddr" >> "$results/kmemleak.txt"
+	fi
+	rm -f "$results/kmemleak.modaddr"
 fi
 
 dmesg > "$results/dmesg.txt"

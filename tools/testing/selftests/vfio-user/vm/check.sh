@@ -18,14 +18,20 @@
 #   VM_VERBOSE=1  echo the guest's serial console while it runs
 #   TEST_TIMEOUT  per-test timeout inside the guest (run_tests.sh default 300)
 #   VFIO_USER_KO  module to insmod instead of drivers/vfio/user/vfio_user.ko
+#   VFIO_USER_TEST_BUILD  directory of the test binaries (run_tests.sh)
+#   VM_KERNEL, VM_MODULES, VM_APPEND  another kernel image to boot, see
+#                 vm-run.sh (make check-debug uses them for its debug kernel)
 #
 # Output (stdout): "TAP version 13", one ok/not ok line per test case of
 # every test binary, numbered consecutively and prefixed with the binary's
 # name ("# SKIP ..." kept; diagnostics shown for failures), then one
 # "not ok" per failed rig step (module load/unload), per guest dmesg
 # finding (WARNING:, BUG:, Oops, refcount_t, list_del corruption, general
-# protection fault, KASAN, UBSAN, kmemleak, possible circular locking,
-# INFO: task ... blocked, Call Trace) and for a VM timeout/crash, the plan
+# protection fault, KASAN, UBSAN, kmemleak errors, possible circular
+# locking, INFO: task ... blocked, Call Trace) and for a VM timeout/crash,
+# one per kmemleak report (an unreferenced object in RESULTS/kmemleak.txt,
+# which run_tests.sh writes on a kernel with kmemleak; the report is the
+# diagnostics), then the plan
 # line, "check: wall time Ns (boot Xs, tests Ys)" and finally exactly
 #   N passed, N failed[, N skipped]
 #
@@ -59,6 +65,7 @@ vm_args=(--out "$out")
 # The guest gets a clean environment; forward the knobs run_tests.sh reads.
 cmd=(env)
 [ -z "${VFIO_USER_KO:-}" ] || cmd+=("VFIO_USER_KO=$VFIO_USER_KO")
+[ -z "${VFIO_USER_TEST_BUILD:-}" ] || cmd+=("VFIO_USER_TEST_BUILD=$VFIO_USER_TEST_BUILD")
 [ -z "${TEST_TIMEOUT:-}" ] || cmd+=("TEST_TIMEOUT=$TEST_TIMEOUT")
 cmd+=(tools/testing/selftests/vfio-user/run_tests.sh "$results" "$@")
 
@@ -194,7 +201,12 @@ esac
 dmesg_file=$out/dmesg.txt
 [ -f "$dmesg_file" ] || dmesg_file=$out/console.log
 if [ -f "$dmesg_file" ]; then
-	pat='WARNING:|BUG:|Oops|refcount_t|list_del corruption|general protection fault|KASAN|UBSAN|kmemleak|possible circular locking|INFO: task .* blocked|Call Trace'
+	# kmemleak: its boot line ("Kernel memory leak detector initialized")
+	# is no finding; leaks are counted from kmemleak.txt below when
+	# run_tests.sh wrote one, else from dmesg.
+	kml='kmemleak: .*(disabled|[Cc]annot|[Ff]ail|[Ee]rror|pool empty)'
+	[ -f "$results/kmemleak.txt" ] || kml+='|unreferenced object 0x|kmemleak: [0-9]+ new suspected memory leak'
+	pat="WARNING:|BUG:|Oops|refcount_t|list_del corruption|general protection fault|KASAN|UBSAN|$kml|possible circular locking|INFO: task .* blocked|Call Trace"
 	# One record per finding: the matched lines joined by \001.
 	while IFS= read -r rec; do
 		first=${rec%%$'\001'*}
@@ -211,6 +223,27 @@ if [ -f "$dmesg_file" ]; then
 	' "$dmesg_file")
 else
 	echo "# check: no guest dmesg or console log to scan"
+fi
+
+# --- kmemleak ------------------------------------------------------------------------
+# One finding per "unreferenced object" block, the block (comm, hex dump,
+# backtrace) as its diagnostics, with the "# kmemleak: WHEN" line before it.
+if [ -s "$results/kmemleak.txt" ]; then
+	while IFS= read -r rec; do
+		first=${rec%%$'\001'*}
+		report_fail "kmemleak: $first" < <(tr '\001' '\n' <<< "$rec" | tail -n +2 | head -n 40)
+	done < <(awk '
+		{ sub(/\r$/, "") }
+		/^# kmemleak: / { when = substr($0, 13); next }
+		/^# / { extra = extra "\001" $0; next }
+		/^unreferenced object/ {
+			if (rec != "") print rec
+			rec = $0 " (" when ")"
+			next
+		}
+		rec != "" { rec = rec "\001" $0 }
+		END { if (rec != "") print rec extra }
+	' "$results/kmemleak.txt")
 fi
 
 echo "1..$n"

@@ -6,11 +6,16 @@
 # this repository (read-write) visible at the same paths as on the host.
 #
 # Usage:
-#   vm-run.sh [--kver VER] [--timeout SECS] [--mem MB] [--out DIR]
-#             [--quiet] -- COMMAND [ARGS...]
+#   vm-run.sh [--kver VER] [--kernel IMAGE] [--timeout SECS] [--mem MB]
+#             [--out DIR] [--quiet] -- COMMAND [ARGS...]
 #
 #   --kver VER      kernel to boot (default: $KVER, else the newest
 #                   /boot/vmlinuz-6.12.*+deb12-amd64 whose modules are installed)
+#   --kernel IMAGE  boot this bzImage instead of /boot/vmlinuz-VER (default:
+#                   $VM_KERNEL); VER defaults to the version in the image.
+#                   Its 9p modules come from /lib/modules/VER when that has
+#                   them, else the kernel must have 9p and virtio built in
+#                   (the debug kernel of "make check-debug" does)
 #   --timeout SECS  bound on the whole run (default 900).  On expiry the
 #                   guest is killed, "vm-run: guest timed out after SECS s"
 #                   is printed and the exit status is 124.
@@ -33,6 +38,12 @@
 # reported an exit status).  DIR/vm-status says which, for scripts:
 #   status=ok|timeout|panic|noexit|error  exit=N  boot=S  command=S  total=S
 #
+# Environment (optional): VM_KERNEL (as --kernel), VM_MODULES=none (put no
+# modules in the initramfs: 9p and virtio are built into the kernel; the
+# default "auto" means none only for a --kernel image without
+# /lib/modules/VER/modules.dep), VM_APPEND (more kernel parameters, e.g.
+# kasan_multi_shot).
+#
 # The initramfs (busybox + 9p modules + guest-init.sh) is cached in
 # $REPO/build/vm/ and rebuilt when its inputs or the kernel version change.
 # Host requirements: see scripts/setup-host.sh.
@@ -50,6 +61,8 @@ REPO=$(git -C "$script_dir" rev-parse --show-toplevel 2>/dev/null || true)
 REPO=$(cd "$REPO" && pwd -P)
 
 kver=${KVER:-}
+kernel=${VM_KERNEL:-}
+modules=${VM_MODULES:-auto}
 timeout_s=900
 mem=3072
 out=
@@ -63,6 +76,7 @@ usage() {
 while [ $# -gt 0 ]; do
 	case $1 in
 	--kver) [ $# -ge 2 ] || usage; kver=$2; shift 2 ;;
+	--kernel) [ $# -ge 2 ] || usage; kernel=$2; shift 2 ;;
 	--timeout) [ $# -ge 2 ] || usage; timeout_s=$2; shift 2 ;;
 	--mem) [ $# -ge 2 ] || usage; mem=$2; shift 2 ;;
 	--out) [ $# -ge 2 ] || usage; out=$2; shift 2 ;;
@@ -77,6 +91,22 @@ done
 [[ $mem =~ ^[0-9]+$ ]] || die "--mem must be an integer number of MB (got '$mem')"
 
 # --- kernel ---------------------------------------------------------------
+# The version string of a bzImage: the setup header's kernel_version field
+# (at 0x20e) points at it, relative to 0x200.
+bzimage_version() { # bzimage_version IMAGE
+	local off
+	off=$(od -An -tu2 -j $((0x20e)) -N 2 "$1" 2> /dev/null | tr -d ' ')
+	[[ $off =~ ^[0-9]+$ ]] && [ "$off" -gt 0 ] || return 0
+	dd if="$1" bs=1 skip=$((off + 0x200)) count=200 2> /dev/null | tr '\0' '\n' | head -n 1 | awk '{ print $1 }'
+}
+case $modules in auto|none) ;; *) die "VM_MODULES must be auto or none (got '$modules')" ;; esac
+if [ -n "$kernel" ]; then
+	[ -r "$kernel" ] || die "kernel image $kernel not found or not readable"
+	kernel=$(cd "$(dirname "$kernel")" && pwd -P)/$(basename "$kernel")
+	[ -n "$kver" ] || kver=$(bzimage_version "$kernel")
+	[ -n "$kver" ] || die "cannot read the kernel version from $kernel; pass --kver"
+	[ "$modules" = none ] || [ -f "/lib/modules/$kver/modules.dep" ] || modules=none
+fi
 if [ -z "$kver" ]; then
 	kver=$(for f in /boot/vmlinuz-6.12.*+deb12-amd64; do
 		[ -e "$f" ] || continue
@@ -85,10 +115,10 @@ if [ -z "$kver" ]; then
 	done | sort -V | tail -n 1 || true)
 	[ -n "$kver" ] || die "no /boot/vmlinuz-6.12.*+deb12-amd64 with modules in /lib/modules found; run scripts/setup-host.sh"
 fi
-kernel=/boot/vmlinuz-$kver
+[ -n "$kernel" ] || kernel=/boot/vmlinuz-$kver
 moddir=/lib/modules/$kver
 [ -r "$kernel" ] || die "kernel $kernel not found or not readable (run scripts/setup-host.sh, or pass --kver)"
-[ -f "$moddir/modules.dep" ] || die "$moddir/modules.dep missing: modules for $kver are not installed"
+[ "$modules" = none ] || [ -f "$moddir/modules.dep" ] || die "$moddir/modules.dep missing: modules for $kver are not installed"
 
 for tool in qemu-system-x86_64 cpio xz timeout readelf; do
 	command -v "$tool" > /dev/null || die "'$tool' not found; run scripts/setup-host.sh"
@@ -115,7 +145,9 @@ rm -f "$out"/{console.log,dmesg.txt,guest-exit,guest-started,guest-timedout,gues
 # The 9p client needs: netfs <- 9pnet <- 9pnet_virtio, 9p.  virtio-pci and
 # virtio itself are built into Debian's kernel.  Resolve the order from
 # modules.dep (deps are listed so that loading them in reverse order works).
+# With VM_MODULES=none (a kernel with all of that built in) there are none.
 want_mods="9pnet_virtio 9p"
+[ "$modules" != none ] || want_mods=
 mod_order=()
 declare -A seen=()
 for m in $want_mods; do
@@ -134,8 +166,8 @@ cache_dir=$REPO/build/vm
 mkdir -p "$cache_dir"
 key=$( {
 	echo "kver=$kver"
-	printf '%s\n' "${mod_order[@]}"
-	for m in "${mod_order[@]}"; do stat -c '%n %s %Y' "$moddir/$m"; done
+	printf '%s\n' "${mod_order[@]+"${mod_order[@]}"}"
+	for m in "${mod_order[@]+"${mod_order[@]}"}"; do stat -c '%n %s %Y' "$moddir/$m"; done
 	# Contents only: the same script reached by another path is the same input.
 	cat "$script_dir/guest-init.sh" "$script_dir/vm-run.sh" "$busybox" | sha256sum
 } | sha256sum | cut -c1-16)
@@ -155,7 +187,8 @@ if [ ! -s "$initrd" ]; then
 	# without the node init starts with no stdio (init re-opens it anyway).
 	mknod -m 600 "$stage/dev/console" c 5 1 2>/dev/null || true
 	# busybox insmod cannot read compressed modules: store them plain.
-	for m in "${mod_order[@]}"; do
+	: > "$stage/modules/order"
+	for m in "${mod_order[@]+"${mod_order[@]}"}"; do
 		base=$(basename "$m")
 		case $m in
 		*.ko.xz) xz -dc "$moddir/$m" > "$stage/modules/${base%.xz}" ;;
@@ -203,6 +236,7 @@ guest_limit=$((timeout_s - margin))
 append="console=ttyS0 panic=-1 loglevel=5 printk.devkmsg=on edd=off rdinit=/init"
 append+=" watchdog_thresh=30 rcupdate.rcu_cpu_stall_timeout=60"
 append+=" vmrun_repo=$REPO vmrun_out=$out vmrun_limit=$guest_limit"
+[ -z "${VM_APPEND:-}" ] || append+=" $VM_APPEND"
 
 if [ "$quiet" = 1 ]; then
 	serial=(-chardev "file,id=con,path=$out/console.log")
