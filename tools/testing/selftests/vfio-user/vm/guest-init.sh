@@ -64,13 +64,6 @@ p9="trans=virtio,version=9p2000.L,msize=512000"
 # The host root is read-only and nothing in it changes under a test run, so
 # let the guest cache it (exec of host binaries is several times faster).
 mount -t 9p -o "$p9,ro,cache=loose" hostroot /newroot || die "mount host root over 9p"
-# The repository and the output dir are shared read-write with the host:
-# cache=mmap keeps coherence simple while still allowing shared mmap.
-[ -d "/newroot$vmrun_repo" ] || die "repository $vmrun_repo not visible in the host root"
-mount -t 9p -o "$p9,rw,cache=mmap" repo "/newroot$vmrun_repo" || die "mount repo over 9p"
-[ -d "/newroot$vmrun_out" ] || die "output dir $vmrun_out not visible in the host root"
-mount -t 9p -o "$p9,rw,cache=mmap" vmout "/newroot$vmrun_out" || die "mount output dir over 9p"
-
 R=/newroot
 mount -t proc proc $R/proc || die "mount $R/proc"
 mount -t sysfs sysfs $R/sys || die "mount $R/sys"
@@ -84,6 +77,17 @@ mount -t tmpfs -o mode=0755 tmpfs $R/run || die "mount /run"
 mkdir -p $R/run/lock
 mount -t debugfs debugfs $R/sys/kernel/debug || die "mount debugfs"
 mount -t tracefs tracefs $R/sys/kernel/tracing || die "mount tracefs"
+
+# The repository and the output dir are shared read-write with the host,
+# mounted last: a checkout under /tmp or /run (a CI clone in /tmp, say)
+# would otherwise vanish under the guest's own tmpfs.  cache=mmap keeps
+# coherence simple while still allowing shared mmap.
+[ -d "/newroot$vmrun_repo" ] || mkdir -p "/newroot$vmrun_repo" ||
+	die "repository $vmrun_repo: no mount point in the guest"
+mount -t 9p -o "$p9,rw,cache=mmap" repo "/newroot$vmrun_repo" || die "mount repo over 9p"
+[ -d "/newroot$vmrun_out" ] || mkdir -p "/newroot$vmrun_out" ||
+	die "output dir $vmrun_out: no mount point in the guest"
+mount -t 9p -o "$p9,rw,cache=mmap" vmout "/newroot$vmrun_out" || die "mount output dir over 9p"
 
 hostname vfio-user-vm
 ip link set lo up 2>/dev/null || log "warning: could not bring up lo"
