@@ -85,20 +85,6 @@ static int unmap_dma(int container, uint64_t iova, uint64_t size)
 	return ioctl(container, VFIO_IOMMU_UNMAP_DMA, &unmap) ? -errno : 0;
 }
 
-static uint32_t reg_read(int fd, unsigned int reg)
-{
-	uint32_t val = 0xffffffff;
-
-	if (pread(fd, &val, 4, BAR0 + reg) != 4)
-		return 0xffffffff;
-	return val;
-}
-
-static int reg_write(int fd, unsigned int reg, uint32_t val)
-{
-	return pwrite(fd, &val, 4, BAR0 + reg) == 4 ? 0 : -errno;
-}
-
 /*
  * Run one transfer and wait for it; returns 0 when DONE, else the engine's
  * errno (or ETIMEDOUT if it stayed busy).
@@ -109,19 +95,19 @@ static int engine_run(int fd, uint64_t src, uint64_t dst, uint32_t len,
 	long long end = vu_now_ms() + 5000;
 	uint32_t status;
 
-	reg_write(fd, TDEV_REG_DMA_SRC_LO, (uint32_t)src);
-	reg_write(fd, TDEV_REG_DMA_SRC_HI, (uint32_t)(src >> 32));
-	reg_write(fd, TDEV_REG_DMA_DST_LO, (uint32_t)dst);
-	reg_write(fd, TDEV_REG_DMA_DST_HI, (uint32_t)(dst >> 32));
-	reg_write(fd, TDEV_REG_DMA_LEN, len);
-	reg_write(fd, TDEV_REG_DMA_CTRL, TDEV_DMA_CTRL_GO |
+	vu_reg_write(fd, TDEV_REG_DMA_SRC_LO, (uint32_t)src);
+	vu_reg_write(fd, TDEV_REG_DMA_SRC_HI, (uint32_t)(src >> 32));
+	vu_reg_write(fd, TDEV_REG_DMA_DST_LO, (uint32_t)dst);
+	vu_reg_write(fd, TDEV_REG_DMA_DST_HI, (uint32_t)(dst >> 32));
+	vu_reg_write(fd, TDEV_REG_DMA_LEN, len);
+	vu_reg_write(fd, TDEV_REG_DMA_CTRL, TDEV_DMA_CTRL_GO |
 		  (to_guest ? TDEV_DMA_CTRL_DIR_TO_GUEST : 0));
 	do {
-		status = reg_read(fd, TDEV_REG_DMA_STATUS);
+		status = vu_reg_read(fd, TDEV_REG_DMA_STATUS);
 		if (status == TDEV_DMA_STATUS_DONE)
 			return 0;
 		if (status == TDEV_DMA_STATUS_ERROR)
-			return reg_read(fd, TDEV_REG_DMA_ERROR);
+			return vu_reg_read(fd, TDEV_REG_DMA_ERROR);
 		if (status != TDEV_DMA_STATUS_BUSY)
 			return -1;
 		usleep(1000);
@@ -182,7 +168,7 @@ TEST_F(dma, round_trip)
 
 	fill(self->rw, XFER, 7);
 	ASSERT_EQ(0, engine_run(fd, RW_IOVA, 0, XFER, false));
-	EXPECT_EQ(variant->used, reg_read(fd, TDEV_REG_DMA_MODE_USED));
+	EXPECT_EQ(variant->used, vu_reg_read(fd, TDEV_REG_DMA_MODE_USED));
 	ASSERT_EQ(XFER, pread(fd, bar, XFER, BAR2));
 	EXPECT_EQ(0, memcmp(bar, self->rw, XFER));
 
@@ -190,7 +176,7 @@ TEST_F(dma, round_trip)
 	memset(self->rw + RW_SIZE / 2, 0, XFER);
 	ASSERT_EQ(0, engine_run(fd, 0, RW_IOVA + RW_SIZE / 2, XFER, true));
 	EXPECT_EQ(0, memcmp(self->rw + RW_SIZE / 2, bar, XFER));
-	EXPECT_EQ(2, reg_read(fd, TDEV_REG_DMA_COUNT));
+	EXPECT_EQ(2, vu_reg_read(fd, TDEV_REG_DMA_COUNT));
 
 	/* A read-only mapping is fine to read from. */
 	fill(self->ro, 4096, 99);
@@ -221,7 +207,7 @@ TEST_F(dma, read_only_stays_read_only)
 
 	fill(self->ro, RO_SIZE, 3);
 	memcpy(before, self->ro, RO_SIZE);
-	ASSERT_EQ(0, reg_write(self->v.device, TDEV_REG_BAR2_FILL, 0x5a5a5a5a));
+	ASSERT_EQ(0, vu_reg_write(self->v.device, TDEV_REG_BAR2_FILL, 0x5a5a5a5a));
 	err = engine_run(self->v.device, 0, RO_IOVA, 4096, true);
 	EXPECT_TRUE(err == EFAULT || err == EPERM) TH_LOG("engine errno %d", err);
 	EXPECT_EQ(0, memcmp(before, self->ro, RO_SIZE));
@@ -265,7 +251,7 @@ TEST_F(dma, unmap_under_the_server)
 	ASSERT_EQ(0, unmap_dma(self->v.container, RW_IOVA, RW_SIZE));
 	EXPECT_EQ(0, vu_stat(self->name, "dma_pinned_pages"));
 	memcpy(saved, self->rw, XFER);
-	ASSERT_EQ(0, reg_write(self->v.device, TDEV_REG_BAR2_FILL, 0x11223344));
+	ASSERT_EQ(0, vu_reg_write(self->v.device, TDEV_REG_BAR2_FILL, 0x11223344));
 	err = engine_run(fd, 0, RW_IOVA, XFER, true);
 	EXPECT_TRUE(err == EFAULT || err == EINVAL) TH_LOG("engine errno %d", err);
 	EXPECT_EQ(0, memcmp(saved, self->rw, XFER));

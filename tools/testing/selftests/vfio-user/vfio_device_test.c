@@ -54,20 +54,6 @@ FIXTURE_TEARDOWN(vdev)
 	vu_server_stop(&self->srv);
 }
 
-static uint32_t reg_read(int fd, unsigned int reg)
-{
-	uint32_t val = 0;
-
-	if (pread(fd, &val, 4, BAR0 + reg) != 4)
-		return 0xffffffff;
-	return val;
-}
-
-static int reg_write(int fd, unsigned int reg, uint32_t val)
-{
-	return pwrite(fd, &val, 4, BAR0 + reg) == 4 ? 0 : -errno;
-}
-
 /* Did @efd fire within @ms?  Consumes the count. */
 static bool fired(int efd, int ms)
 {
@@ -256,7 +242,7 @@ TEST_F(vdev, msix_vectors_fire)
 	ASSERT_EQ(0, set_eventfds(self->v.device, VFIO_PCI_MSIX_IRQ_INDEX, 0,
 				  TDEV_MSIX_COUNT, fds));
 	for (i = 0; i < TDEV_MSIX_COUNT; i++) {
-		ASSERT_EQ(0, reg_write(self->v.device, TDEV_REG_IRQ_RAISE,
+		ASSERT_EQ(0, vu_reg_write(self->v.device, TDEV_REG_IRQ_RAISE,
 				       TDEV_IRQ_RAISE_MSIX(i)));
 		EXPECT_TRUE(fired(fds[i], 2000)) TH_LOG("vector %u", i);
 		for (j = 0; j < TDEV_MSIX_COUNT; j++)
@@ -273,14 +259,14 @@ TEST_F(vdev, msix_vectors_fire)
 	/* Unassign vector 2 (fd -1): raising it signals nothing. */
 	fds[2] = -1;
 	ASSERT_EQ(0, set_eventfds(self->v.device, VFIO_PCI_MSIX_IRQ_INDEX, 2, 1, &fds[2]));
-	ASSERT_EQ(0, reg_write(self->v.device, TDEV_REG_IRQ_RAISE, TDEV_IRQ_RAISE_MSIX(1)));
+	ASSERT_EQ(0, vu_reg_write(self->v.device, TDEV_REG_IRQ_RAISE, TDEV_IRQ_RAISE_MSIX(1)));
 	EXPECT_TRUE(fired(fds[1], 2000));
 
 	/* Disable the index: nothing fires any more. */
 	ASSERT_EQ(0, set_irqs(self->v.device, VFIO_IRQ_SET_DATA_NONE |
 			      VFIO_IRQ_SET_ACTION_TRIGGER, VFIO_PCI_MSIX_IRQ_INDEX, 0, 0,
 			      NULL, 0));
-	ASSERT_EQ(0, reg_write(self->v.device, TDEV_REG_IRQ_RAISE, TDEV_IRQ_RAISE_MSIX(0)));
+	ASSERT_EQ(0, vu_reg_write(self->v.device, TDEV_REG_IRQ_RAISE, TDEV_IRQ_RAISE_MSIX(0)));
 	EXPECT_FALSE(fired(fds[0], 300));
 	for (i = 0; i < TDEV_MSIX_COUNT; i++)
 		if (fds[i] >= 0)
@@ -294,7 +280,7 @@ TEST_F(vdev, intx_fires)
 
 	ASSERT_GE(efd, 0);
 	ASSERT_EQ(0, set_eventfds(self->v.device, VFIO_PCI_INTX_IRQ_INDEX, 0, 1, &efd));
-	ASSERT_EQ(0, reg_write(self->v.device, TDEV_REG_IRQ_RAISE, TDEV_IRQ_RAISE_INTX));
+	ASSERT_EQ(0, vu_reg_write(self->v.device, TDEV_REG_IRQ_RAISE, TDEV_IRQ_RAISE_INTX));
 	EXPECT_TRUE(fired(efd, 2000));
 	/* DATA_BOOL trigger, and the unmask action, are accepted. */
 	EXPECT_EQ(0, set_irqs(self->v.device, VFIO_IRQ_SET_DATA_BOOL |
@@ -309,12 +295,12 @@ TEST_F(vdev, intx_fires)
 
 TEST_F(vdev, reset)
 {
-	uint32_t before = reg_read(self->v.device, TDEV_REG_RESET_COUNT);
+	uint32_t before = vu_reg_read(self->v.device, TDEV_REG_RESET_COUNT);
 
-	ASSERT_EQ(0, reg_write(self->v.device, TDEV_REG_SCRATCH, 0x1234));
+	ASSERT_EQ(0, vu_reg_write(self->v.device, TDEV_REG_SCRATCH, 0x1234));
 	ASSERT_EQ(0, ioctl(self->v.device, VFIO_DEVICE_RESET));
-	EXPECT_EQ(before + 1, reg_read(self->v.device, TDEV_REG_RESET_COUNT));
-	EXPECT_EQ(0, reg_read(self->v.device, TDEV_REG_SCRATCH));
+	EXPECT_EQ(before + 1, vu_reg_read(self->v.device, TDEV_REG_RESET_COUNT));
+	EXPECT_EQ(0, vu_reg_read(self->v.device, TDEV_REG_SCRATCH));
 }
 
 TEST_F(vdev, config_space)
@@ -351,7 +337,7 @@ TEST_F(vdev, mmap_is_server_memory)
 	ASSERT_NE(MAP_FAILED, area1);
 
 	/* The server writes, the VMM's mapping sees it. */
-	ASSERT_EQ(0, reg_write(self->v.device, TDEV_REG_BAR2_FILL, 0xa5a5c3c3));
+	ASSERT_EQ(0, vu_reg_write(self->v.device, TDEV_REG_BAR2_FILL, 0xa5a5c3c3));
 	EXPECT_EQ(0xa5a5c3c3, area0[0]);
 	EXPECT_EQ(0xa5a5c3c3, area0[TDEV_BAR2_AREA0_SIZE / 4 - 1]);
 	EXPECT_EQ(0xa5a5c3c3, area1[7]);

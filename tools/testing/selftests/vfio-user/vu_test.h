@@ -382,6 +382,23 @@ static inline off_t vu_region_off(unsigned int index)
 	return (off_t)index << 40;
 }
 
+/* A 32-bit register of the test device's BAR0; all-ones when unreadable. */
+static inline uint32_t vu_reg_read(int device, unsigned int reg)
+{
+	uint32_t val = 0;
+
+	if (pread(device, &val, 4, vu_region_off(VFIO_PCI_BAR0_REGION_INDEX) + reg) != 4)
+		return 0xffffffff;
+	return val;
+}
+
+/* Write one; returns 0 or -errno. */
+static inline int vu_reg_write(int device, unsigned int reg, uint32_t val)
+{
+	return pwrite(device, &val, 4,
+		      vu_region_off(VFIO_PCI_BAR0_REGION_INDEX) + reg) == 4 ? 0 : -errno;
+}
+
 /* Number of open fds of this process. */
 static inline int vu_count_fds(void)
 {
