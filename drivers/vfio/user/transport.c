@@ -994,7 +994,8 @@ static void vfio_user_direct_rx(struct vfio_user_conn *conn,
 		ret = vfio_user_rx_step(conn, scratch, sizeof(scratch));
 		if (ret > 0)
 			continue;
-		if (ret < 0)
+		/* Broken, or held back by server requests: the worker's turn. */
+		if (ret < 0 || vfio_user_reqs_full(conn))
 			break;
 		left = deadline - jiffies;
 		if (left <= 0)
