@@ -190,20 +190,28 @@ static inline int vu_highest_id(void)
 
 /*
  * Bind the server at @path.  On success @name gets the new device's name:
- * the device whose socket_path is @path and that was not there before.
+ * the device whose socket_path is @path and that was not there before.  A
+ * name seen before may come back for the new device (another thread
+ * deleted that device meanwhile and its number was reused), so a device
+ * counts as old only if both its name and its socket path were seen.
  */
 static inline int vu_bind(const char *path, char *name, size_t size)
 {
-	char seen[64][32];
-	int nseen = 0, err, i;
-	DIR *d;
-	struct dirent *de;
+	struct { char name[32]; char path[108]; } seen[64];
 	char buf[128];
+	int nseen = 0, err, i;
+	struct dirent *de;
+	DIR *d;
 
 	d = opendir(VU_BUS "/devices");
-	while (d && (de = readdir(d)) && nseen < 64)
-		if (!strncmp(de->d_name, "vfio-user", 9) && strlen(de->d_name) < sizeof(seen[0]))
-			strcpy(seen[nseen++], de->d_name);
+	while (d && (de = readdir(d)) && nseen < 64) {
+		if (strncmp(de->d_name, "vfio-user", 9) ||
+		    strlen(de->d_name) >= sizeof(seen[0].name))
+			continue;
+		strcpy(seen[nseen].name, de->d_name);
+		vu_attr(de->d_name, "socket_path", seen[nseen].path, sizeof(seen[0].path));
+		nseen++;
+	}
 	if (d)
 		closedir(d);
 
@@ -217,12 +225,13 @@ static inline int vu_bind(const char *path, char *name, size_t size)
 
 		if (strncmp(de->d_name, "vfio-user", 9))
 			continue;
-		for (i = 0; i < nseen; i++)
-			old |= !strcmp(seen[i], de->d_name);
-		if (old)
+		vu_attr(de->d_name, "socket_path", buf, sizeof(buf));
+		if (strcmp(buf, path))
 			continue;
-		if (!strcmp(vu_attr(de->d_name, "socket_path", buf, sizeof(buf)), path) &&
-		    strlen(de->d_name) < size) {
+		for (i = 0; i < nseen; i++)
+			old |= !strcmp(seen[i].name, de->d_name) &&
+			       !strcmp(seen[i].path, buf);
+		if (!old && strlen(de->d_name) < size) {
 			strcpy(name, de->d_name);
 			closedir(d);
 			return 0;
