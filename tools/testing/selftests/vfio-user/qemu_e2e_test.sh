@@ -38,7 +38,7 @@
 # drivers/vfio/user/vfio_user.ko) and removed again at the end.
 #
 # Environment (all optional):
-#   E2E_TIMEOUT   bound on the inner QEMU run, seconds (default 200)
+#   E2E_TIMEOUT   bound on the inner QEMU run, seconds (default 450)
 #   E2E_SMP       inner guest vCPUs (default 2; the INTx check wants 2)
 #   E2E_OUT       where the logs go (default $REPO/build/e2e/last): console.log
 #                 (inner serial console), qemu.err, qemu-maps.txt, server.log,
@@ -56,7 +56,7 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)
 repo=$(cd "$here/../../../.." && pwd -P)
 server=$here/build/vfio_user_test_server
 out=${E2E_OUT:-$repo/build/e2e/last}
-qemu_timeout=${E2E_TIMEOUT:-200}
+qemu_timeout=${E2E_TIMEOUT:-450}
 smp=${E2E_SMP:-2}
 ko=${VFIO_USER_KO:-$repo/drivers/vfio/user/vfio_user.ko}
 [[ $ko == /* ]] || ko=$repo/$ko

@@ -18,7 +18,7 @@
 #      but the kernel has it built in: /sys/module/NAME exists),
 #      insmod drivers/vfio/user/vfio_user.ko ($VFIO_USER_KO overrides the path);
 #      a failure is recorded and the tests still run (they then fail or skip).
-#   2. run each TEST with "timeout $TEST_TIMEOUT" (default 300 s), cwd = repo
+#   2. run each TEST with "timeout $TEST_TIMEOUT" (default 600 s), cwd = repo
 #      root, env VFIO_USER_REPO=<repo root>, stdout+stderr -> RESULTS_DIR/<name>.tap
 #   3. rmmod vfio_user (only if step 1 loaded it; a failure is recorded),
 #      save dmesg to RESULTS_DIR/dmesg.txt.
@@ -66,7 +66,7 @@ export VFIO_USER_REPO=$repo
 ko=${VFIO_USER_KO:-drivers/vfio/user/vfio_user.ko}
 # Where the test binaries are (make check-debug builds its own copy).
 test_build=${VFIO_USER_TEST_BUILD:-$selftest_dir/build}
-per_test_timeout=${TEST_TIMEOUT:-300}
+per_test_timeout=${TEST_TIMEOUT:-600}
 
 if [ "$(id -u)" != 0 ]; then
 	echo "run_tests.sh: must run as root (it is meant to run inside the test VM)" >&2

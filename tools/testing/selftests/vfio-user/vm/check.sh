@@ -12,13 +12,14 @@
 #
 # Environment (all optional):
 #   KVER          kernel to boot (default: newest 6.12.*+deb12-amd64)
-#   VM_TIMEOUT    bound on the whole VM run, seconds (vm-run.sh default 900)
+#   VM_TIMEOUT    bound on the whole VM run, seconds (default 1800)
 #   VM_MEM        guest memory in MB (vm-run.sh default 3072)
 #   VM_OUT        output dir (default $REPO/build/vm-out; results in VM_OUT/results)
 #   VM_VERBOSE=1  echo the guest's serial console while it runs
 #   TEST_TIMEOUT  per-test timeout inside the guest (run_tests.sh default 300)
 #   VFIO_USER_KO  module to insmod instead of drivers/vfio/user/vfio_user.ko
 #   VFIO_USER_TEST_BUILD  directory of the test binaries (run_tests.sh)
+#   E2E_TIMEOUT   bound on qemu_e2e_test.sh's inner QEMU (its default 200)
 #   VM_KERNEL, VM_MODULES, VM_APPEND  another kernel image to boot, see
 #                 vm-run.sh (make check-debug uses them for its debug kernel)
 #
@@ -60,12 +61,16 @@ mkdir -p "$results"
 
 vm_args=(--out "$out")
 [ "${VM_VERBOSE:-0}" = 1 ] || vm_args+=(--quiet)
-[ -z "${VM_TIMEOUT:-}" ] || vm_args+=(--timeout "$VM_TIMEOUT")
+# The whole suite takes 3-4 minutes on a quiet machine and more than twice
+# that when other VMs share its two cores: leave room, the bound is there
+# for hangs.
+vm_args+=(--timeout "${VM_TIMEOUT:-1800}")
 [ -z "${VM_MEM:-}" ] || vm_args+=(--mem "$VM_MEM")
 # The guest gets a clean environment; forward the knobs run_tests.sh reads.
 cmd=(env)
 [ -z "${VFIO_USER_KO:-}" ] || cmd+=("VFIO_USER_KO=$VFIO_USER_KO")
 [ -z "${VFIO_USER_TEST_BUILD:-}" ] || cmd+=("VFIO_USER_TEST_BUILD=$VFIO_USER_TEST_BUILD")
+[ -z "${E2E_TIMEOUT:-}" ] || cmd+=("E2E_TIMEOUT=$E2E_TIMEOUT")
 [ -z "${TEST_TIMEOUT:-}" ] || cmd+=("TEST_TIMEOUT=$TEST_TIMEOUT")
 cmd+=(tools/testing/selftests/vfio-user/run_tests.sh "$results" "$@")
 
