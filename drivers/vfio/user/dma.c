@@ -29,9 +29,23 @@
  * fence lapses.
  *
  * Locking: udev->dma_rwsem (write) covers open/close and configuration;
- * serving a message and dma_unmap take it for read.  The window's mutex
- * covers the pin table, the fences and the window's life; it nests inside
- * dma_rwsem and the server's mmap_lock, and outside type1's iommu->lock.
+ * serving a message and dma_unmap take it for read.  A window has two
+ * mutexes, because pinning and unpinning take the VMM's mmap_lock (type1's
+ * iommu->lock, then vaddr_get_pfns() or the locked_vm accounting) while a
+ * fault arrives holding the server's:
+ * - win->lock: pinning, unpinning, the fences and the window's life.  It
+ *   nests inside dma_rwsem and type1's device_list_lock (dma_unmap), and
+ *   outside iommu->lock, the VMM's mmap_lock and map_lock.  It is never
+ *   taken under an mmap_lock: the fault handler drops the server's before
+ *   it pins, and retries the fault.
+ * - win->map_lock: the link between the pin table and the server's page
+ *   tables.  A fault maps a page only under it, and only a live entry;
+ *   unpinning kills the entries and zaps the server's mappings under it
+ *   before the pages go.  It nests inside the server's mmap_lock and
+ *   win->lock, outside i_mmap_rwsem, and nothing that pins or unpins is
+ *   done under it.
+ * So no task ever holds two mmap_locks, and a server that is also the VMM
+ * cannot deadlock on its own fault.
  */
 
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
@@ -55,12 +69,22 @@
 /* The largest window a server is asked to take (libvfio-user's limit). */
 #define VFIO_USER_DMA_MAX_WINDOW	(8ULL << 40)
 
-/* A pin table entry: the PFN and the IOMMU_READ/IOMMU_WRITE it was pinned with. */
-#define VFIO_USER_PIN_PROT_BITS		2
+/*
+ * A pin table entry: the PFN, the IOMMU_READ/IOMMU_WRITE it was pinned
+ * with, and DEAD once it is being unpinned (no fault may map it again).
+ */
+#define VFIO_USER_PIN_FLAG_BITS		3
+#define VFIO_USER_PIN_DEAD		4
 #define VFIO_USER_PIN_ENTRY(pfn, prot)	\
-	xa_mk_value(((pfn) << VFIO_USER_PIN_PROT_BITS) | (prot))
-#define VFIO_USER_PIN_PFN(e)		(xa_to_value(e) >> VFIO_USER_PIN_PROT_BITS)
+	xa_mk_value(((pfn) << VFIO_USER_PIN_FLAG_BITS) | (prot))
+#define VFIO_USER_PIN_PFN(e)		(xa_to_value(e) >> VFIO_USER_PIN_FLAG_BITS)
 #define VFIO_USER_PIN_PROT(e)		(xa_to_value(e) & 3)
+
+/* Is @entry a pin a fault may map (there, and not being unpinned)? */
+static bool vfio_user_pin_live(void *entry)
+{
+	return entry && !(xa_to_value(entry) & VFIO_USER_PIN_DEAD);
+}
 
 /**
  * struct vfio_user_dma_fence - an IOVA range no fault may pin for a while
@@ -76,18 +100,22 @@ struct vfio_user_dma_fence {
 
 /**
  * struct vfio_user_dma_window - the zero-copy file given to the server
- * @lock: protects everything below; see the locking notes above
- * @vdev: the open vfio_device pinning for us; NULL once closed
+ * @lock: pinning, unpinning, @fences; see the locking notes above
+ * @map_lock: the server's mappings against @pins; see the locking notes
+ * @vdev: the open vfio_device pinning for us; NULL once closed (changes
+ *	under both locks)
  * @iova: first IOVA of the window
  * @size: its size, page-aligned
  * @pins: IOVA page number -> VFIO_USER_PIN_ENTRY()
  * @fences: recently unmapped ranges
  * @file: the file (this is its private_data); lives as long as the file
- * @stats: the device's counters, while open
+ * @stats: the device's counters, while open (as @vdev)
  */
 struct vfio_user_dma_window {
-	/* protects the window; see the locking notes at the top */
+	/* pins, unpins, fences, life; see the locking notes at the top */
 	struct mutex lock;
+	/* mapping into the server against the pin table; see the notes */
+	struct mutex map_lock;
 	struct vfio_device *vdev;
 	u64 iova;
 	u64 size;
@@ -131,7 +159,12 @@ static void vfio_user_dma_add_fence(struct vfio_user_dma_window *win,
 	slot->until = jiffies + msecs_to_jiffies(VFIO_USER_DMA_FENCE_MS);
 }
 
-/* Zap the server's mappings of [start, end) and unpin it; lock held. */
+/*
+ * Zap the server's mappings of [start, end) and unpin it; win->lock held.
+ * Under map_lock the entries die and the mappings go, so no fault maps a
+ * page once its unpinning has begun; the unpinning itself (which takes
+ * the VMM's mmap_lock) comes after map_lock is dropped.
+ */
 static void vfio_user_dma_release_range(struct vfio_user_dma_window *win,
 					u64 start, u64 end)
 {
@@ -139,8 +172,16 @@ static void vfio_user_dma_release_range(struct vfio_user_dma_window *win,
 	unsigned long idx;
 	void *entry;
 
+	mutex_lock(&win->map_lock);
+	xa_for_each_range(&win->pins, idx, entry, first, last)
+		/* Replacing an entry allocates nothing: it cannot fail. */
+		xa_store(&win->pins, idx,
+			 xa_mk_value(xa_to_value(entry) | VFIO_USER_PIN_DEAD),
+			 GFP_KERNEL);
 	unmap_mapping_range(win->file->f_mapping, start - win->iova,
 			    end - start, 1);
+	mutex_unlock(&win->map_lock);
+
 	xa_for_each_range(&win->pins, idx, entry, first, last) {
 		vfio_unpin_pages(win->vdev, (dma_addr_t)idx << PAGE_SHIFT, 1);
 		xa_erase(&win->pins, idx);
@@ -148,38 +189,26 @@ static void vfio_user_dma_release_range(struct vfio_user_dma_window *win,
 	}
 }
 
-/* Pin the faulting page (and a batch after it) and map it; lock held. */
-static vm_fault_t vfio_user_dma_fault_locked(struct vfio_user_dma_window *win,
-					     struct vm_fault *vmf)
+/*
+ * Pin the page at @iova, and up to @max_n - 1 pages after it that are not
+ * pinned or fenced yet, for @write or read; record them in the pin table.
+ * A failure leaves the page unpinned: the retried fault sees that.
+ * win->lock held, no mmap_lock.
+ */
+static void vfio_user_dma_pin_locked(struct vfio_user_dma_window *win,
+				     u64 iova, unsigned int max_n, bool write)
 {
-	struct vm_area_struct *vma = vmf->vma;
-	u64 off = (u64)vmf->pgoff << PAGE_SHIFT;
-	u64 iova = win->iova + off;
 	unsigned long ipfn = iova >> PAGE_SHIFT;
-	bool write = vmf->flags & FAULT_FLAG_WRITE;
 	struct page *pages[VFIO_USER_DMA_BATCH];
 	int prot = IOMMU_READ | IOMMU_WRITE;
-	unsigned int n, max_n, i;
-	vm_fault_t ret;
-	void *entry;
+	unsigned int n, i;
 	int pinned;
 
-	if (!win->vdev || off >= win->size || vfio_user_dma_fenced(win, iova))
-		return VM_FAULT_SIGBUS;
-	atomic64_inc(&win->stats->faults);
+	/* Closed, fenced or pinned by a racing fault since we looked. */
+	if (!win->vdev || vfio_user_dma_fenced(win, iova) ||
+	    xa_load(&win->pins, ipfn))
+		return;
 
-	entry = xa_load(&win->pins, ipfn);
-	if (entry) {
-		prot = VFIO_USER_PIN_PROT(entry);
-		if (write && !(prot & IOMMU_WRITE))
-			return VM_FAULT_SIGBUS;
-		goto map;
-	}
-
-	/* Batch only over pages of this VMA not pinned yet. */
-	max_n = min3((u64)VFIO_USER_DMA_BATCH,
-		     (u64)((vma->vm_end - vmf->address) >> PAGE_SHIFT),
-		     (win->size - off) >> PAGE_SHIFT);
 	for (n = 1; n < max_n && !xa_load(&win->pins, ipfn + n) &&
 	     !vfio_user_dma_fenced(win, iova + ((u64)n << PAGE_SHIFT)); n++)
 		;
@@ -194,47 +223,115 @@ static vm_fault_t vfio_user_dma_fault_locked(struct vfio_user_dma_window *win,
 		pinned = vfio_pin_pages(win->vdev, iova, 1, prot, pages);
 	}
 	if (pinned != n)
-		return VM_FAULT_SIGBUS;
+		return;
 
+	mutex_lock(&win->map_lock);
 	for (i = 0; i < n; i++) {
-		entry = VFIO_USER_PIN_ENTRY(page_to_pfn(pages[i]), prot);
-		if (xa_err(xa_store(&win->pins, ipfn + i, entry, GFP_KERNEL))) {
-			/* Out of memory: give back what is not recorded. */
-			for (; i < n; i++)
-				vfio_unpin_pages(win->vdev,
-						 (dma_addr_t)(ipfn + i) << PAGE_SHIFT, 1);
+		void *entry = VFIO_USER_PIN_ENTRY(page_to_pfn(pages[i]), prot);
+
+		if (xa_err(xa_store(&win->pins, ipfn + i, entry, GFP_KERNEL)))
 			break;
-		}
 		atomic64_inc(&win->stats->pinned);
 	}
-	/* Map ahead what the batch pinned; only the faulting page must work. */
-	for (i = 1; i < n; i++) {
-		entry = xa_load(&win->pins, ipfn + i);
-		if (entry)
-			vmf_insert_pfn_prot(vma, vmf->address + i * PAGE_SIZE,
-					    VFIO_USER_PIN_PFN(entry),
-					    vm_get_page_prot(vma->vm_flags));
-	}
-	entry = xa_load(&win->pins, ipfn);
-	if (!entry)
-		return VM_FAULT_OOM;
-map:
-	ret = vmf_insert_pfn_prot(vma, vmf->address, VFIO_USER_PIN_PFN(entry),
-				  vm_get_page_prot(prot & IOMMU_WRITE ?
-						   vma->vm_flags :
-						   vma->vm_flags & ~VM_WRITE));
-	return ret;
+	mutex_unlock(&win->map_lock);
+	/* Out of memory: give back what is not recorded. */
+	for (; i < n; i++)
+		vfio_unpin_pages(win->vdev, (dma_addr_t)(ipfn + i) << PAGE_SHIFT, 1);
 }
 
+/*
+ * Map the faulting page if it is pinned, and the pinned pages after it
+ * (a batch pinned them together); VM_FAULT_RETRY if it is not pinned yet.
+ * map_lock held, and the fault's lock.
+ */
+static vm_fault_t vfio_user_dma_map_locked(struct vfio_user_dma_window *win,
+					   struct vm_fault *vmf, unsigned int max_n)
+{
+	struct vm_area_struct *vma = vmf->vma;
+	u64 iova = win->iova + ((u64)vmf->pgoff << PAGE_SHIFT);
+	unsigned long ipfn = iova >> PAGE_SHIFT;
+	unsigned int i;
+	void *entry;
+	int prot;
+
+	entry = xa_load(&win->pins, ipfn);
+	if (!vfio_user_pin_live(entry))
+		return VM_FAULT_RETRY;
+	prot = VFIO_USER_PIN_PROT(entry);
+	if ((vmf->flags & FAULT_FLAG_WRITE) && !(prot & IOMMU_WRITE))
+		return VM_FAULT_SIGBUS;
+
+	/* Map ahead; only the faulting page must work. */
+	for (i = 1; i < max_n; i++) {
+		void *next = xa_load(&win->pins, ipfn + i);
+
+		if (!vfio_user_pin_live(next))
+			break;
+		vmf_insert_pfn_prot(vma, vmf->address + i * PAGE_SIZE,
+				    VFIO_USER_PIN_PFN(next),
+				    vm_get_page_prot(VFIO_USER_PIN_PROT(next) & IOMMU_WRITE ?
+						     vma->vm_flags :
+						     vma->vm_flags & ~VM_WRITE));
+	}
+	return vmf_insert_pfn_prot(vma, vmf->address, VFIO_USER_PIN_PFN(entry),
+				   vm_get_page_prot(prot & IOMMU_WRITE ?
+						    vma->vm_flags :
+						    vma->vm_flags & ~VM_WRITE));
+}
+
+/*
+ * A server touched the window.  A pinned page is mapped at once.  An
+ * unpinned one is pinned with the fault lock (the server's mmap_lock or
+ * VMA lock) dropped, and the fault retried: vfio_pin_pages() takes the
+ * VMM's mmap_lock, and holding two mms' mmap_locks at once deadlocks when
+ * the server is the VMM, and is a lockdep report either way.  A retried
+ * fault that still finds no pin gets SIGBUS: the VMM has not mapped that
+ * IOVA (or unmapped it meanwhile), as for an IOMMU fault.  So does a
+ * fault that may not drop its lock: only GUP does that, and GUP refuses
+ * VM_PFNMAP anyway.
+ */
 static vm_fault_t vfio_user_dma_fault(struct vm_fault *vmf)
 {
-	struct vfio_user_dma_window *win = vmf->vma->vm_file->private_data;
+	struct vm_area_struct *vma = vmf->vma;
+	struct file *file = vma->vm_file;
+	struct vfio_user_dma_window *win = file->private_data;
+	u64 off = (u64)vmf->pgoff << PAGE_SHIFT;
+	bool write = vmf->flags & FAULT_FLAG_WRITE;
+	unsigned int max_n;
 	vm_fault_t ret;
+	u64 iova;
 
+	mutex_lock(&win->map_lock);
+	if (!win->vdev || off >= win->size) {
+		mutex_unlock(&win->map_lock);
+		return VM_FAULT_SIGBUS;
+	}
+	atomic64_inc(&win->stats->faults);
+	iova = win->iova + off;
+	/* A batch stays inside this VMA and the window. */
+	max_n = min3((u64)VFIO_USER_DMA_BATCH,
+		     (u64)((vma->vm_end - vmf->address) >> PAGE_SHIFT),
+		     (win->size - off) >> PAGE_SHIFT);
+	ret = vfio_user_dma_map_locked(win, vmf, max_n);
+	mutex_unlock(&win->map_lock);
+	if (ret != VM_FAULT_RETRY)
+		return ret;
+
+	if ((vmf->flags & FAULT_FLAG_TRIED) ||
+	    !(vmf->flags & FAULT_FLAG_ALLOW_RETRY))
+		return VM_FAULT_SIGBUS;
+	/* The caller keeps its lock and will come back. */
+	if (vmf->flags & FAULT_FLAG_RETRY_NOWAIT)
+		return VM_FAULT_RETRY;
+
+	/* The VMA may go once the lock is dropped; the window may not. */
+	get_file(file);
+	release_fault_lock(vmf);
 	mutex_lock(&win->lock);
-	ret = vfio_user_dma_fault_locked(win, vmf);
+	vfio_user_dma_pin_locked(win, iova, max_n, write);
 	mutex_unlock(&win->lock);
-	return ret;
+	fput(file);
+	return VM_FAULT_RETRY;
 }
 
 /*
@@ -274,6 +371,7 @@ static int vfio_user_dma_file_release(struct inode *inode, struct file *file)
 	struct vfio_user_dma_window *win = file->private_data;
 
 	xa_destroy(&win->pins);
+	mutex_destroy(&win->map_lock);
 	mutex_destroy(&win->lock);
 	kfree(win);
 	return 0;
@@ -295,6 +393,7 @@ vfio_user_dma_window_create(struct vfio_user_dev *udev)
 	if (!win)
 		return ERR_PTR(-ENOMEM);
 	mutex_init(&win->lock);
+	mutex_init(&win->map_lock);
 	xa_init(&win->pins);
 	win->iova = udev->dma_iova;
 	win->size = udev->dma_size;
@@ -318,8 +417,10 @@ static void vfio_user_dma_window_close(struct vfio_user_dma_window *win)
 {
 	mutex_lock(&win->lock);
 	vfio_user_dma_release_range(win, win->iova, win->iova + win->size);
+	mutex_lock(&win->map_lock);
 	win->vdev = NULL;
 	win->stats = NULL;
+	mutex_unlock(&win->map_lock);
 	mutex_unlock(&win->lock);
 	fput(win->file);
 }
