@@ -16,11 +16,14 @@
 #
 # Everything lives outside the checkout, in
 #   $VFIO_USER_CACHE (default ${XDG_CACHE_HOME:-$HOME/.cache}/vfio-user):
-#   linux-source-6.12-<package version>/   the source, extracted once
+#   linux-source-6.12-<package version>-<patches>/   the source, extracted
+#       once, with patches/*.patch applied (fixes for kernel bugs that
+#       would otherwise fill the run with reports not ours; each says why)
 #   debug-kernel-<key>/                    the O= build tree; <key> hashes
-#       debug.config, the source package version, the base config and the
-#       compiler, so editing debug.config (or a new linux-source or gcc)
-#       means a new tree and one full build; otherwise nothing is rebuilt.
+#       debug.config's settings (not its comments), the patches, the
+#       source package version, the base config and the compiler, so
+#       changing a setting or a patch (or a new linux-source or gcc) means
+#       a new tree and one full build; otherwise nothing is rebuilt.
 #       BUILD/build.log has the build output.
 # The two most recently used build trees are kept, older ones removed.
 #
@@ -29,7 +32,7 @@
 # build always runs under "nice -n 19").
 #
 # Installs missing build dependencies (bc bison flex libelf-dev libssl-dev
-# cpio kmod gcc make xz-utils linux-source-6.12) with apt-get, running
+# cpio kmod gcc make xz-utils patch linux-source-6.12) with apt-get, running
 # "apt-get update" first only when something has to be installed.
 set -euo pipefail
 
@@ -39,6 +42,8 @@ die() { echo "$prog: error: $*" >&2; exit 1; }
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)
 fragment=$here/debug.config
+patches=("$here"/patches/*.patch)
+[ -e "${patches[0]}" ] || patches=()
 base_config=x86_64_defconfig
 # Bump when the recipe (not debug.config) changes in a way that needs a
 # fresh tree.
@@ -53,14 +58,14 @@ case ${1:-} in
 *) die "unknown argument '$1' (see --help)" ;;
 esac
 
-cache=${VFIO_USER_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/vfio-user}
+cache=${VFIO_USER_CACHE:-${XDG_CACHE_HOME:-${HOME:-/root}/.cache}/vfio-user}
 tarball=${KSRC_TAR:-/usr/src/linux-source-6.12.tar.xz}
 jobs=${DEBUG_KERNEL_JOBS:-2}
 
 # --- build dependencies --------------------------------------------------------------
 installed() { [ "$(dpkg-query -W -f='${db:Status-Abbrev}' "$1" 2>/dev/null)" = "ii " ]; }
 install_deps() {
-	local deps=(bc bison flex libelf-dev libssl-dev cpio kmod gcc make xz-utils libc6-dev)
+	local deps=(bc bison flex libelf-dev libssl-dev cpio kmod gcc make xz-utils libc6-dev patch)
 	[ -n "${KSRC_TAR:-}" ] || deps+=(linux-source-6.12)
 	local missing=() p sudo=
 	for p in "${deps[@]}"; do installed "$p" || missing+=("$p"); done
@@ -84,12 +89,15 @@ install_deps() {
 src_ver=$(dpkg-query -W -f='${Version}' linux-source-6.12 2>/dev/null || true)
 [ -n "$src_ver" ] && [ -z "${KSRC_TAR:-}" ] || src_ver=$(stat -L -c '%s-%Y' "$tarball")
 src_ver=$(tr -c 'A-Za-z0-9.+\n-' _ <<< "$src_ver")
-srcdir=$cache/linux-source-6.12-$src_ver
+patch_key=$(cat /dev/null "${patches[@]}" | sha256sum | cut -c1-8)
+srcdir=$cache/linux-source-6.12-$src_ver-$patch_key
 key=$( {
 	echo "recipe=$recipe base=$base_config src=$src_ver"
 	gcc --version | head -n 1
 	ld --version | head -n 1
-	cat "$fragment"
+	# Its settings, not its comments.
+	grep -E '^(CONFIG_|# CONFIG_[A-Za-z0-9_]+ is not set)' "$fragment"
+	echo "patches=$patch_key"
 } | sha256sum | cut -c1-12)
 build=$cache/debug-kernel-$key
 stamp=$build/.vfio-user-built
@@ -107,7 +115,9 @@ if ! flock -n 9; then
 	flock 9
 fi
 
-if [ "$mode" = build ] && [ -f "$stamp" ] && [ -f "$build/arch/x86/boot/bzImage" ]; then
+# The tree needs its source too (out-of-tree modules build against both).
+if [ "$mode" = build ] && [ -f "$stamp" ] && [ -f "$build/arch/x86/boot/bzImage" ] &&
+	[ -f "$srcdir/.vfio-user-extracted" ]; then
 	touch "$stamp" # most recently used
 	note "cached: $build ($(cat "$build/include/config/kernel.release"))"
 	echo "$build"
@@ -120,12 +130,13 @@ if [ ! -f "$srcdir/.vfio-user-extracted" ]; then
 	rm -rf "$srcdir" "$srcdir.tmp"
 	mkdir -p "$srcdir.tmp"
 	nice -n 19 tar -xJf "$tarball" -C "$srcdir.tmp" --strip-components=1
+	for p in "${patches[@]}"; do
+		note "applying ${p##*/}"
+		patch -d "$srcdir.tmp" -p1 --forward --quiet < "$p" ||
+			die "${p##*/} does not apply to $tarball"
+	done
 	: > "$srcdir.tmp/.vfio-user-extracted"
 	mv "$srcdir.tmp" "$srcdir"
-	# Other source versions are of no use any more (their trees' keys differ).
-	for d in "$cache"/linux-source-6.12-*; do
-		[ "$d" = "$srcdir" ] || rm -rf "$d"
-	done
 fi
 
 # --- config ----------------------------------------------------------------------------
@@ -199,5 +210,15 @@ for d in "$cache"/debug-kernel-*; do
 done | sort -rn | tail -n +2 | while read -r _ old; do
 	note "removing old build tree $old"
 	rm -rf "$old"
+done
+# And the sources no kept tree builds from (a tree's "source" link names
+# its own).
+for d in "$cache"/linux-source-6.12-*; do
+	[ -d "$d" ] || continue
+	used=
+	for t in "$cache"/debug-kernel-*; do
+		[ "$(readlink -f "$t/source")" = "$(readlink -f "$d")" ] && used=1
+	done
+	[ -n "$used" ] || { note "removing unused source $d"; rm -rf "$d"; }
 done
 echo "$build"

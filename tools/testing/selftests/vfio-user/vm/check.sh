@@ -19,7 +19,8 @@
 #   TEST_TIMEOUT  per-test timeout inside the guest (run_tests.sh default 300)
 #   VFIO_USER_KO  module to insmod instead of drivers/vfio/user/vfio_user.ko
 #   VFIO_USER_TEST_BUILD  directory of the test binaries (run_tests.sh)
-#   E2E_TIMEOUT   bound on qemu_e2e_test.sh's inner QEMU (its default 200)
+#   E2E_TIMEOUT   bound on qemu_e2e_test.sh's inner QEMU (its default 450)
+#   VU_*          passed to the tests as they are (see vu_test.h)
 #   VM_KERNEL, VM_MODULES, VM_APPEND  another kernel image to boot, see
 #                 vm-run.sh (make check-debug uses them for its debug kernel)
 #
@@ -38,7 +39,8 @@
 #
 # dmesg findings: lines of one kernel report count once: a "Call Trace"
 # within 60 lines of the previous match, or any match within 5 lines of
-# the previous match, belongs to the same finding.
+# the previous match, belongs to the same finding.  Its diagnostics are
+# the report's lines, its stack included.
 #
 # Exit status: 1 if anything failed or no test ran (all-skipped counts as
 # not run), else 0.
@@ -72,6 +74,10 @@ cmd=(env)
 [ -z "${VFIO_USER_TEST_BUILD:-}" ] || cmd+=("VFIO_USER_TEST_BUILD=$VFIO_USER_TEST_BUILD")
 [ -z "${E2E_TIMEOUT:-}" ] || cmd+=("E2E_TIMEOUT=$E2E_TIMEOUT")
 [ -z "${TEST_TIMEOUT:-}" ] || cmd+=("TEST_TIMEOUT=$TEST_TIMEOUT")
+# And the tests' own knobs, VU_* (VU_TIME_SCALE, VU_FUZZ_FRAMES, ...).
+while IFS= read -r var; do
+	cmd+=("$var=${!var}")
+done < <(compgen -e | grep '^VU_[A-Z0-9_]*$' || true)
 cmd+=(tools/testing/selftests/vfio-user/run_tests.sh "$results" "$@")
 
 echo "TAP version 13"
@@ -212,19 +218,38 @@ if [ -f "$dmesg_file" ]; then
 	kml='kmemleak: .*(disabled|[Cc]annot|[Ff]ail|[Ee]rror|pool empty)'
 	[ -f "$results/kmemleak.txt" ] || kml+='|unreferenced object 0x|kmemleak: [0-9]+ new suspected memory leak'
 	pat="WARNING:|BUG:|Oops|refcount_t|list_del corruption|general protection fault|KASAN|UBSAN|$kml|possible circular locking|INFO: task .* blocked|Call Trace"
-	# One record per finding: the matched lines joined by \001.
+	# One record per finding, its lines joined by \001: from its first to
+	# its last matching line, and when it has a stack, on to the stack's
+	# end (</TASK> or "end trace"; for KASAN the "====" line closing the
+	# report), at most 80 more lines.
 	while IFS= read -r rec; do
 		first=${rec%%$'\001'*}
 		report_fail "dmesg: $first" < <(tr '\001' '\n' <<< "$rec")
 	done < <(awk -v pat="$pat" '
-		{ sub(/\r$/, ""); line = $0; sub(/^\[ *[0-9]+\.[0-9]+\] /, "", line) }
+		{ sub(/\r$/, ""); line = $0; sub(/^\[ *[0-9]+\.[0-9]+\] /, "", line); L[NR] = line }
 		$0 ~ pat {
 			same = (last && ((line ~ /Call Trace/ && NR - last <= 60) || NR - last <= 5))
-			if (same) rec = rec "\001" line
-			else { if (rec != "") print rec; rec = line }
+			if (!same) { k++; s[k] = NR; trace[k] = 0 }
+			e[k] = NR
+			if (line ~ /Call Trace/) trace[k] = 1
 			last = NR
 		}
-		END { if (rec != "") print rec }
+		END {
+			for (i = 1; i <= k; i++) {
+				stop = (i < k) ? s[i + 1] - 1 : NR
+				end = e[i]
+				kasan = (L[s[i]] ~ /KASAN/)
+				if (trace[i] || kasan) {
+					for (j = e[i] + 1; j <= stop && j <= e[i] + 80; j++) {
+						end = j
+						if (kasan ? L[j] ~ /^=+$/ : L[j] ~ /<\/TASK>|end trace/) break
+					}
+				}
+				rec = L[s[i]]
+				for (j = s[i] + 1; j <= end; j++) rec = rec "\001" L[j]
+				print rec
+			}
+		}
 	' "$dmesg_file")
 else
 	echo "# check: no guest dmesg or console log to scan"
