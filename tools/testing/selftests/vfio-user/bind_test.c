@@ -195,7 +195,7 @@ TEST_F(bind, delete_after_server_death)
 
 	ASSERT_EQ(0, vu_bind(self->srv.path, self->name, sizeof(self->name)));
 	vu_server_stop(&self->srv);
-	EXPECT_TRUE(vu_wait_attr(self->name, "state", "broken", 2000));
+	EXPECT_TRUE(vu_wait_attr(self->name, "state", "broken", vu_ms(2000)));
 	vu_attr(self->name, "broken_reason", buf, sizeof(buf));
 	EXPECT_NE(NULL, strstr(buf, "closed the connection"));
 	EXPECT_EQ(0, vu_unbind(self->name));
@@ -261,7 +261,7 @@ TEST_F(bind, cycles_do_not_leak)
 	}
 	fds_before = vu_count_fds();
 	groups_before = vu_count_groups();
-	slab_before = vu_meminfo_kb("Slab");
+	slab_before = vu_slab_kb();
 
 	for (i = 0; i < CYCLES; i++) {
 		ASSERT_EQ(0, vu_bind(self->srv.path, self->name, sizeof(self->name)));
@@ -269,7 +269,7 @@ TEST_F(bind, cycles_do_not_leak)
 	}
 	self->name[0] = '\0';
 
-	slab_after = vu_meminfo_kb("Slab");
+	slab_after = vu_slab_kb();
 	EXPECT_EQ(fds_before, vu_count_fds());
 	EXPECT_EQ(groups_before, vu_count_groups());
 	EXPECT_EQ(0, vu_module_refcnt());

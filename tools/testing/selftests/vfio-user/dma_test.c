@@ -60,31 +60,6 @@ FIXTURE_VARIANT_ADD(dma, fd_refused) {
 	.used = TDEV_DMA_MODE_MSG,
 };
 
-static int map_dma(int container, void *vaddr, uint64_t iova, uint64_t size,
-		   uint32_t flags)
-{
-	struct vfio_iommu_type1_dma_map map = {
-		.argsz = sizeof(map),
-		.flags = flags,
-		.vaddr = (uintptr_t)vaddr,
-		.iova = iova,
-		.size = size,
-	};
-
-	return ioctl(container, VFIO_IOMMU_MAP_DMA, &map) ? -errno : 0;
-}
-
-static int unmap_dma(int container, uint64_t iova, uint64_t size)
-{
-	struct vfio_iommu_type1_dma_unmap unmap = {
-		.argsz = sizeof(unmap),
-		.iova = iova,
-		.size = size,
-	};
-
-	return ioctl(container, VFIO_IOMMU_UNMAP_DMA, &unmap) ? -errno : 0;
-}
-
 /*
  * Run one transfer and wait for it; returns 0 when DONE, else the engine's
  * errno (or ETIMEDOUT if it stayed busy).
@@ -92,7 +67,7 @@ static int unmap_dma(int container, uint64_t iova, uint64_t size)
 static int engine_run(int fd, uint64_t src, uint64_t dst, uint32_t len,
 		      bool to_guest)
 {
-	long long end = vu_now_ms() + 5000;
+	long long end = vu_now_ms() + vu_ms(5000);
 	uint32_t status;
 
 	vu_reg_write(fd, TDEV_REG_DMA_SRC_LO, (uint32_t)src);
@@ -144,9 +119,9 @@ FIXTURE_SETUP(dma)
 	/* Settings are fixed while open. */
 	EXPECT_EQ(-EBUSY, vu_set_attr(self->name, "dma_mode", "message"));
 
-	ASSERT_EQ(0, map_dma(self->v.container, self->rw, RW_IOVA, RW_SIZE,
+	ASSERT_EQ(0, vu_map_dma(self->v.container, self->rw, RW_IOVA, RW_SIZE,
 			     VFIO_DMA_MAP_FLAG_READ | VFIO_DMA_MAP_FLAG_WRITE));
-	ASSERT_EQ(0, map_dma(self->v.container, self->ro, RO_IOVA, RO_SIZE,
+	ASSERT_EQ(0, vu_map_dma(self->v.container, self->ro, RO_IOVA, RO_SIZE,
 			     VFIO_DMA_MAP_FLAG_READ));
 }
 
@@ -218,7 +193,7 @@ TEST_F(dma, read_only_stays_read_only)
 	 * writes through an IOMMU-like mapping: the bytes before the fault
 	 * land, as they would for a real device.)
 	 */
-	ASSERT_EQ(0, map_dma(self->v.container, self->rw, RO_IOVA - RW_SIZE, RW_SIZE,
+	ASSERT_EQ(0, vu_map_dma(self->v.container, self->rw, RO_IOVA - RW_SIZE, RW_SIZE,
 			     VFIO_DMA_MAP_FLAG_READ | VFIO_DMA_MAP_FLAG_WRITE));
 	fill(self->rw, RW_SIZE, 11);
 	memcpy(before, self->rw + RW_SIZE - 4096, 4096);
@@ -248,7 +223,7 @@ TEST_F(dma, unmap_under_the_server)
 	if (!strcmp(variant->active, "zero-copy"))
 		EXPECT_GT(vu_stat(self->name, "dma_pinned_pages"), 0);
 
-	ASSERT_EQ(0, unmap_dma(self->v.container, RW_IOVA, RW_SIZE));
+	ASSERT_EQ(0, vu_unmap_dma(self->v.container, RW_IOVA, RW_SIZE));
 	EXPECT_EQ(0, vu_stat(self->name, "dma_pinned_pages"));
 	memcpy(saved, self->rw, XFER);
 	ASSERT_EQ(0, vu_reg_write(self->v.device, TDEV_REG_BAR2_FILL, 0x11223344));
@@ -258,7 +233,7 @@ TEST_F(dma, unmap_under_the_server)
 	EXPECT_EQ(0, vu_stat(self->name, "dma_pinned_pages"));
 
 	usleep(400000);
-	ASSERT_EQ(0, map_dma(self->v.container, self->rw, RW_IOVA, RW_SIZE,
+	ASSERT_EQ(0, vu_map_dma(self->v.container, self->rw, RW_IOVA, RW_SIZE,
 			     VFIO_DMA_MAP_FLAG_READ | VFIO_DMA_MAP_FLAG_WRITE));
 	EXPECT_EQ(0, engine_run(fd, 0, RW_IOVA, XFER, true));
 	EXPECT_EQ(0x44, self->rw[0]);
@@ -286,7 +261,7 @@ TEST(outside_the_window)
 	ASSERT_EQ(0, vu_set_attr(name, "dma_window", "0x0 0x1000000"));
 	ASSERT_EQ(0, vu_vfio_open(name, &v));
 	/* Mapped by the VMM, but beyond the 16 MiB window the server got. */
-	ASSERT_EQ(0, map_dma(v.container, mem, 0x2000000, 0x10000,
+	ASSERT_EQ(0, vu_map_dma(v.container, mem, 0x2000000, 0x10000,
 			     VFIO_DMA_MAP_FLAG_READ | VFIO_DMA_MAP_FLAG_WRITE));
 	err = engine_run(v.device, 0, 0x2000000, 4096, true);
 	EXPECT_EQ(EFAULT, err);
@@ -307,7 +282,7 @@ TEST_F(dma, close_releases_everything)
 	EXPECT_EQ(0, vu_stat(self->name, "dma_pinned_pages"));
 	EXPECT_STREQ("none", vu_attr(self->name, "dma_active", (char[32]){}, 32));
 	EXPECT_EQ(0, vu_unbind(self->name));
-	EXPECT_EQ(0, vu_wait_module_refcnt(0, 2000));
+	EXPECT_EQ(0, vu_wait_module_refcnt(0, vu_ms(2000)));
 }
 
 TEST_HARNESS_MAIN

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * Dying servers and busy lifecycles: the server killed at random moments
- * while callers are inside the driver, bind/open/close/delete loops on
+ * while callers are inside the driver (region access, interrupt setup,
+ * DMA in both modes), bind/open/close/delete loops on
  * several devices from several threads at once, and module unload with
  * devices bound or open.
  *
@@ -9,6 +10,7 @@
  */
 #include <pthread.h>
 #include <sys/eventfd.h>
+#include <sys/mman.h>
 #include <sys/syscall.h>
 
 #include "kselftest_harness.h"
@@ -18,6 +20,9 @@
 #define BAR0		vu_region_off(VFIO_PCI_BAR0_REGION_INDEX)
 #define TIMEOUT_MS	1000
 #define THREADS		4
+/* Guest memory the DMA workers' transfers go to and come from. */
+#define DMA_IOVA	0x100000ULL
+#define DMA_SIZE	0x100000ULL
 
 static int stress(int base)
 {
@@ -27,16 +32,52 @@ static int stress(int base)
 	return base * (scale > 0 ? scale : 1);
 }
 
-enum worker_kind { DO_REGION_IO, DO_SET_IRQS };
+enum worker_kind { DO_REGION_IO, DO_SET_IRQS, DO_DMA };
 
 struct worker {
 	int fd;
+	unsigned int index;
 	enum worker_kind kind;
 	volatile bool *stop;
 	int last_err;
 	long long last_return;
 	long ops;
 };
+
+/*
+ * One DMA transfer of the test device's engine, guest memory to BAR2 or
+ * back, polled to its end: 0, or the errno of the register access that
+ * failed.  Workers share the one engine, so another's register writes may
+ * turn a transfer into an invalid one the engine refuses: that is fine,
+ * only the driver's answers are under test here.
+ */
+static int dma_transfer(struct worker *w)
+{
+	uint64_t guest = DMA_IOVA + (w->index * 0x20000 + (w->ops & 7) * 0x1000) % DMA_SIZE;
+	bool to_guest = w->ops & 1;
+	uint64_t src = to_guest ? 0 : guest, dst = to_guest ? guest : 0;
+	const uint32_t regs[][2] = {
+		{ TDEV_REG_DMA_SRC_LO, (uint32_t)src },
+		{ TDEV_REG_DMA_SRC_HI, (uint32_t)(src >> 32) },
+		{ TDEV_REG_DMA_DST_LO, (uint32_t)dst },
+		{ TDEV_REG_DMA_DST_HI, (uint32_t)(dst >> 32) },
+		{ TDEV_REG_DMA_LEN, TDEV_BAR2_SIZE / 2 },
+		{ TDEV_REG_DMA_CTRL, TDEV_DMA_CTRL_GO |
+				     (to_guest ? TDEV_DMA_CTRL_DIR_TO_GUEST : 0) },
+	};
+	uint32_t status;
+	unsigned int i;
+
+	for (i = 0; i < sizeof(regs) / sizeof(regs[0]); i++)
+		if (vu_reg_write(w->fd, regs[i][0], regs[i][1]))
+			return errno;
+	do {
+		if (pread(w->fd, &status, 4, BAR0 + TDEV_REG_DMA_STATUS) != 4)
+			return errno;
+		sched_yield();
+	} while (status == TDEV_DMA_STATUS_BUSY && !*w->stop);
+	return 0;
+}
 
 static void *worker_fn(void *arg)
 {
@@ -54,6 +95,8 @@ static void *worker_fn(void *arg)
 			ret = w->ops & 1 ? pwrite(w->fd, &val, 4, BAR0 + TDEV_REG_SCRATCH) :
 					   pread(w->fd, &val, 4, BAR0 + TDEV_REG_MAGIC);
 			ret = ret == 4 ? 0 : errno;
+		} else if (w->kind == DO_DMA) {
+			ret = dma_transfer(w);
 		} else {
 			set->argsz = sizeof(buf);
 			set->flags = VFIO_IRQ_SET_DATA_EVENTFD | VFIO_IRQ_SET_ACTION_TRIGGER;
@@ -73,21 +116,47 @@ static void *worker_fn(void *arg)
 	return NULL;
 }
 
+/* Wait up to @ms for every worker to have failed once: they stop then. */
+static void wait_workers_failed(struct worker *w, int ms)
+{
+	long long end = vu_now_ms() + ms;
+	int i, failed;
+
+	do {
+		for (i = 0, failed = 0; i < THREADS; i++)
+			failed += w[i].last_err != 0;
+		if (failed == THREADS)
+			return;
+		usleep(5000);
+	} while (vu_now_ms() < end);
+}
+
 /*
  * Kill the server at a random moment while THREADS callers are inside the
  * driver; every caller must come back within the timeout plus a second,
- * with an error, and the device must go broken and be deletable.
+ * with an error, and the device must go broken and be deletable, with
+ * nothing left pinned.  DMA rounds alternate between zero-copy and message
+ * mode, so the kill lands in the fault handler pinning pages for the
+ * server's memcpy, or among DMA_READ/DMA_WRITE requests being served.
  */
 static void kill_while_busy(struct __test_metadata *_metadata,
-			    enum worker_kind kind, int rounds)
+			   enum worker_kind kind, int rounds)
 {
 	int groups = vu_count_groups();
 	int fds = vu_count_fds();
 	char ms[16], name[32];
+	uint8_t *mem = NULL;
+	long ops = 0;
 	int round, i;
 
 	snprintf(ms, sizeof(ms), "%d", TIMEOUT_MS);
 	srand(getpid());
+	if (kind == DO_DMA) {
+		mem = mmap(NULL, DMA_SIZE, PROT_READ | PROT_WRITE,
+			   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		ASSERT_NE(MAP_FAILED, mem);
+		memset(mem, 0x5a, DMA_SIZE);
+	}
 	for (round = 0; round < rounds; round++) {
 		struct worker w[THREADS];
 		pthread_t th[THREADS];
@@ -99,15 +168,23 @@ static void kill_while_busy(struct __test_metadata *_metadata,
 		ASSERT_EQ(0, vu_server_start(&srv, NULL));
 		ASSERT_EQ(0, vu_bind(srv.path, name, sizeof(name)));
 		ASSERT_EQ(0, vu_set_attr(name, "request_timeout_ms", ms));
+		if (kind == DO_DMA)
+			ASSERT_EQ(0, vu_set_attr(name, "dma_mode",
+						 round & 1 ? "message" : "zero-copy"));
 		ASSERT_EQ(0, vu_vfio_open(name, &v));
+		if (kind == DO_DMA)
+			ASSERT_EQ(0, vu_map_dma(v.container, mem, DMA_IOVA, DMA_SIZE,
+						VFIO_DMA_MAP_FLAG_READ |
+						VFIO_DMA_MAP_FLAG_WRITE));
 		for (i = 0; i < THREADS; i++) {
-			w[i] = (struct worker){ .fd = v.device, .kind = kind, .stop = &stop };
+			w[i] = (struct worker){ .fd = v.device, .index = i, .kind = kind,
+						.stop = &stop };
 			ASSERT_EQ(0, pthread_create(&th[i], NULL, worker_fn, &w[i]));
 		}
 		usleep(rand() % 30000);
 		killed = vu_now_ms();
 		vu_server_stop(&srv);
-		usleep(TIMEOUT_MS * 1000 / 2);
+		wait_workers_failed(w, TIMEOUT_MS + 1000);
 		stop = true;
 		for (i = 0; i < THREADS; i++) {
 			pthread_join(th[i], NULL);
@@ -116,15 +193,21 @@ static void kill_while_busy(struct __test_metadata *_metadata,
 			EXPECT_TRUE(w[i].last_err == EIO || w[i].last_err == ETIMEDOUT ||
 				    w[i].last_err == 0)
 				TH_LOG("round %d thread %d: errno %d", round, i, w[i].last_err);
+			ops += w[i].ops;
 		}
-		EXPECT_TRUE(vu_wait_attr(name, "state", "broken", 2000));
+		EXPECT_TRUE(vu_wait_attr(name, "state", "broken", vu_ms(2000)));
 		vu_vfio_close(&v);
 		EXPECT_EQ(0, vu_stat(name, "dma_pinned_pages"));
 		ASSERT_EQ(0, vu_unbind(name));
 	}
+	if (mem)
+		munmap(mem, DMA_SIZE);
+	/* The kills found the callers busy: they got a lot done first. */
+	TH_LOG("%d kills survived, %ld operations before them", rounds, ops);
+	EXPECT_GT(ops, rounds * THREADS);
 	EXPECT_EQ(groups, vu_count_groups());
 	EXPECT_EQ(fds, vu_count_fds());
-	EXPECT_EQ(0, vu_wait_module_refcnt(0, 2000));
+	EXPECT_EQ(0, vu_wait_module_refcnt(0, vu_ms(2000)));
 }
 
 TEST(kill_during_region_access)
@@ -137,11 +220,24 @@ TEST(kill_during_irq_setup)
 	kill_while_busy(_metadata, DO_SET_IRQS, stress(25));
 }
 
+TEST(kill_during_dma)
+{
+	kill_while_busy(_metadata, DO_DMA, stress(25));
+}
+
 struct cycler {
 	int index;
 	int rounds;
 	int errors;
 };
+
+/* The first few failures say what failed (diagnostics, TAP-style). */
+static void cycle_error(struct cycler *c, int round, const char *what, int err)
+{
+	if (c->errors++ < 3)
+		fprintf(stderr, "# cycler %d round %d: %s failed: %s\n",
+			c->index, round, what, strerror(-err));
+}
 
 /* bind, open, use, close, delete; again and again. */
 static void *cycle_fn(void *arg)
@@ -158,17 +254,23 @@ static void *cycle_fn(void *arg)
 		return NULL;
 	}
 	for (i = 0; i < c->rounds; i++) {
-		if (vu_bind(srv.path, name, sizeof(name))) {
-			c->errors++;
+		int err = vu_bind(srv.path, name, sizeof(name));
+
+		if (err) {
+			cycle_error(c, i, "bind", err);
 			continue;
 		}
-		if (vu_vfio_open(name, &v) ||
-		    pread(v.device, &val, 4, BAR0 + TDEV_REG_MAGIC) != 4 ||
-		    val != TDEV_MAGIC_VALUE)
-			c->errors++;
+		err = vu_vfio_open(name, &v);
+		if (err)
+			cycle_error(c, i, "open", err);
+		else if (pread(v.device, &val, 4, BAR0 + TDEV_REG_MAGIC) != 4)
+			cycle_error(c, i, "read", -errno);
+		else if (val != TDEV_MAGIC_VALUE)
+			cycle_error(c, i, "read value", 0);
 		vu_vfio_close(&v);
-		if (vu_unbind(name))
-			c->errors++;
+		err = vu_unbind(name);
+		if (err)
+			cycle_error(c, i, "delete", err);
 	}
 	vu_server_stop(&srv);
 	return NULL;
@@ -191,7 +293,7 @@ TEST(concurrent_lifecycles)
 		EXPECT_EQ(0, c[i].errors) TH_LOG("thread %d", i);
 	}
 	EXPECT_EQ(groups, vu_count_groups());
-	EXPECT_EQ(0, vu_wait_module_refcnt(0, 2000));
+	EXPECT_EQ(0, vu_wait_module_refcnt(0, vu_ms(2000)));
 }
 
 /* The module this test binary's tree built, to load it again. */
@@ -257,7 +359,7 @@ TEST(module_unload_with_devices)
 
 	/* One server dead, one alive: both devices go with the module. */
 	vu_server_stop(&srv[1]);
-	EXPECT_EQ(0, vu_wait_module_refcnt(0, 2000));
+	EXPECT_EQ(0, vu_wait_module_refcnt(0, vu_ms(2000)));
 	EXPECT_EQ(0, unload_module());
 	EXPECT_NE(0, stat(VU_BUS, &st));
 	vu_server_stop(&srv[0]);

@@ -201,7 +201,7 @@ TEST(silent_server_times_out)
 	start = vu_now_ms();
 	EXPECT_EQ(-1, pread(v.device, &val, 4, BAR0));
 	EXPECT_EQ(EIO, errno);
-	EXPECT_LT(vu_now_ms() - start, 100);
+	EXPECT_LT(vu_now_ms() - start, vu_ms(100));
 
 	vu_vfio_close(&v);
 	EXPECT_EQ(0, vu_unbind(name));
@@ -256,7 +256,7 @@ TEST(server_death_fails_blocked_callers_at_once)
 		failed += b[i].err == EIO;
 	}
 	EXPECT_GE(failed, 1);
-	EXPECT_TRUE(vu_wait_attr(name, "state", "broken", 1000));
+	EXPECT_TRUE(vu_wait_attr(name, "state", "broken", vu_ms(1000)));
 	EXPECT_NE(NULL, strstr(vu_attr(name, "broken_reason", buf, sizeof(buf)),
 			       "closed the connection"));
 	vu_vfio_close(&v);

@@ -54,13 +54,13 @@ FIXTURE_TEARDOWN(vdev)
 	vu_server_stop(&self->srv);
 }
 
-/* Did @efd fire within @ms?  Consumes the count. */
+/* Did @efd fire within @ms (times VU_TIME_SCALE)?  Consumes the count. */
 static bool fired(int efd, int ms)
 {
 	struct pollfd p = { .fd = efd, .events = POLLIN };
 	uint64_t cnt;
 
-	if (poll(&p, 1, ms) != 1)
+	if (poll(&p, 1, vu_ms(ms)) != 1)
 		return false;
 	return read(efd, &cnt, sizeof(cnt)) == sizeof(cnt) && cnt > 0;
 }
@@ -381,7 +381,7 @@ TEST_F(vdev, server_death_raises_err)
 	EXPECT_EQ(EIO, errno);
 	EXPECT_EQ(-1, ioctl(self->v.device, VFIO_DEVICE_RESET));
 	EXPECT_EQ(EIO, errno);
-	EXPECT_LT(vu_now_ms() - start, 500);
+	EXPECT_LT(vu_now_ms() - start, vu_ms(500));
 	/* What needs no server still answers. */
 	struct vfio_device_info info = { .argsz = sizeof(info) };
 
@@ -427,7 +427,7 @@ TEST_F(vdev, delete_while_open_asks_through_req)
 	vu_vfio_close(&self->v);
 	pthread_join(th, NULL);
 	EXPECT_EQ(0, u.err);
-	EXPECT_LT(u.done_at - closed_at, 2000);
+	EXPECT_LT(u.done_at - closed_at, vu_ms(2000));
 	EXPECT_FALSE(vu_exists(self->name));
 	close(efd);
 }

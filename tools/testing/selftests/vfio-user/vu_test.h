@@ -195,10 +195,17 @@ static inline int vu_highest_id(void)
  * deleted that device meanwhile and its number was reused), so a device
  * counts as old only if both its name and its socket path were seen.
  */
+struct vu_seen {
+	char name[32];
+	char path[108];
+};
+
+static inline int vu_find_new(const char *path, const struct vu_seen *seen,
+			      int nseen, char *name, size_t size);
+
 static inline int vu_bind(const char *path, char *name, size_t size)
 {
-	struct { char name[32]; char path[108]; } seen[64];
-	char buf[128];
+	struct vu_seen seen[64];
 	int nseen = 0, err, i;
 	struct dirent *de;
 	DIR *d;
@@ -218,6 +225,30 @@ static inline int vu_bind(const char *path, char *name, size_t size)
 	err = vu_write_file(VU_BUS "/new_device", path);
 	if (err)
 		return err;
+
+	/*
+	 * A directory listing taken while other threads add and remove
+	 * devices may miss an entry: look again before giving up.
+	 */
+	for (i = 0; i < 5; i++) {
+		if (!vu_find_new(path, seen, nseen, name, size))
+			return 0;
+		usleep(10000);
+	}
+	return -ENOENT;
+}
+
+/*
+ * The device bound to @path whose name and path were not both in @seen:
+ * 0 with its name in @name, or -ENOENT.
+ */
+static inline int vu_find_new(const char *path, const struct vu_seen *seen,
+			      int nseen, char *name, size_t size)
+{
+	char buf[128];
+	struct dirent *de;
+	DIR *d;
+	int i;
 
 	d = opendir(VU_BUS "/devices");
 	while (d && (de = readdir(d))) {
@@ -408,6 +439,32 @@ static inline int vu_reg_write(int device, unsigned int reg, uint32_t val)
 		      vu_region_off(VFIO_PCI_BAR0_REGION_INDEX) + reg) == 4 ? 0 : -errno;
 }
 
+/* VFIO_IOMMU_MAP_DMA on @container: @size bytes at @vaddr become @iova. */
+static inline int vu_map_dma(int container, void *vaddr, uint64_t iova,
+			     uint64_t size, uint32_t flags)
+{
+	struct vfio_iommu_type1_dma_map map = {
+		.argsz = sizeof(map),
+		.flags = flags,
+		.vaddr = (uintptr_t)vaddr,
+		.iova = iova,
+		.size = size,
+	};
+
+	return ioctl(container, VFIO_IOMMU_MAP_DMA, &map) ? -errno : 0;
+}
+
+static inline int vu_unmap_dma(int container, uint64_t iova, uint64_t size)
+{
+	struct vfio_iommu_type1_dma_unmap unmap = {
+		.argsz = sizeof(unmap),
+		.iova = iova,
+		.size = size,
+	};
+
+	return ioctl(container, VFIO_IOMMU_UNMAP_DMA, &unmap) ? -errno : 0;
+}
+
 /* Number of open fds of this process. */
 static inline int vu_count_fds(void)
 {
@@ -437,6 +494,52 @@ static inline long vu_meminfo_kb(const char *key)
 			val = atol(line + len + 1);
 	fclose(f);
 	return val;
+}
+
+/*
+ * Slab memory in use, in kB, after asking every cache to give back what it
+ * can.  Shrinking a cache also empties KASAN's quarantine of that cache's
+ * freed objects (kmem_cache_shrink() calls kasan_cache_shrink()): on a
+ * KASAN kernel the quarantine otherwise holds megabytes of freed objects
+ * that would read as a leak.  Without KASAN it just returns empty slabs,
+ * so before/after comparisons are steadier either way.
+ */
+static inline long vu_slab_kb(void)
+{
+	DIR *d = opendir("/sys/kernel/slab");
+	char path[PATH_MAX];
+	struct dirent *de;
+
+	while (d && (de = readdir(d))) {
+		/* Merged caches appear again as symlinks: once is enough. */
+		if (de->d_name[0] == '.' || de->d_type == DT_LNK)
+			continue;
+		snprintf(path, sizeof(path), "/sys/kernel/slab/%s/shrink", de->d_name);
+		vu_write_file(path, "1");
+	}
+	if (d)
+		closedir(d);
+	return vu_meminfo_kb("Slab");
+}
+
+/*
+ * How much slower than Debian's kernel this one is, from VU_TIME_SCALE
+ * (make check-debug sets it for its KASAN and lockdep kernel; unset means
+ * 1).  Bounds that only stand for "soon enough on a loaded machine" are
+ * multiplied by it through vu_ms(); bounds the driver promises (a request
+ * fails within its request_timeout_ms) are not.
+ */
+static inline int vu_time_scale(void)
+{
+	const char *env = getenv("VU_TIME_SCALE");
+	int scale = env ? atoi(env) : 1;
+
+	return scale >= 1 && scale <= 100 ? scale : 1;
+}
+
+static inline int vu_ms(int ms)
+{
+	return ms * vu_time_scale();
 }
 
 /* How many iommu groups exist: each bound device adds one. */
