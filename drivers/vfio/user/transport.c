@@ -288,10 +288,16 @@ static void vfio_user_note_rtt(struct vfio_user_conn *conn, ktime_t sent)
 	}
 }
 
-/* Turn a reply's error field into a -errno the VMM can make sense of. */
+/*
+ * Turn a reply's error field into a -errno the VMM can make sense of.
+ * Codes from ERESTARTSYS (512) up are the kernel's own (restart requests,
+ * ENOIOCTLCMD, EPROBE_DEFER...): returned from a syscall they would reach
+ * the VMM as nonsense or make the syscall restart, so a server never gets
+ * to choose them.
+ */
 static int vfio_user_reply_errno(u32 error)
 {
-	if (error == 0 || error >= MAX_ERRNO)
+	if (error == 0 || error >= ERESTARTSYS)
 		return -EIO;
 	return -(int)error;
 }
