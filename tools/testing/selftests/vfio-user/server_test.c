@@ -2716,4 +2716,80 @@ TEST_F(srv, hostile_once_per_connection_only_first)
 	EXPECT_EQ(-ETIMEDOUT, vfu_read32(C, BAR0, TDEV_REG_MAGIC, &v));
 }
 
+/* ======================= --fuzz ======================= */
+
+#define FUZZ_CAPTURE	(4u << 20)
+
+/*
+ * What a --fuzz server sends a client that opens the device (VERSION, a
+ * DMA_MAP without fd) and then only listens: up to @cap bytes, until the
+ * server closes, goes silent for a second, or 20 s have passed.
+ */
+static size_t fuzz_capture(struct __test_metadata *_metadata, const char *seed,
+			   uint8_t *buf, size_t cap)
+{
+	struct vfio_user_version ver = { .major = VFIO_USER_MAJOR_VER };
+	struct vfio_user_dma_map map = {
+		.argsz = sizeof(map),
+		.flags = VFIO_USER_F_DMA_REGION_READ | VFIO_USER_F_DMA_REGION_WRITE,
+		.size = 1ull << 30,
+	};
+	struct server s = { };
+	struct vfu_client c = { .fd = -1 };
+	long long end = now_ms() + 20000;
+	size_t len = 0;
+
+	ASSERT_EQ(0, server_start(&s, ARGS("--fuzz", seed, "--fuzz-frames", "3000")));
+	ASSERT_EQ(0, vfu_connect(&c, s.path));
+	ASSERT_EQ(0, vfu_send_cmd(&c, VFIO_USER_VERSION, 0, &ver, sizeof(ver),
+				  NULL, 0, NULL));
+	ASSERT_EQ(0, vfu_send_cmd(&c, VFIO_USER_DMA_MAP, 0, &map, sizeof(map),
+				  NULL, 0, NULL));
+	while (len < cap && now_ms() < end) {
+		struct pollfd p = { .fd = c.fd, .events = POLLIN };
+		ssize_t n;
+
+		if (poll(&p, 1, 1000) != 1)
+			break;
+		n = read(c.fd, buf + len, cap - len);
+		if (n <= 0)
+			break;
+		len += n;
+	}
+	vfu_disconnect(&c);
+	EXPECT_EQ(0, server_stop(&s));
+	unlink(s.path);
+	rmdir(s.dir);
+	return len;
+}
+
+/*
+ * The fuzzer's frames come from its seed alone: the same seed, the same
+ * bytes (the replies to VERSION and DMA_MAP, then the generated frames,
+ * the connection-ending event included), whatever the timing; another
+ * seed, other bytes.  This is what makes a failing seed worth replaying.
+ */
+TEST(fuzz_stream_is_reproducible)
+{
+	uint8_t *a = malloc(FUZZ_CAPTURE), *b = malloc(FUZZ_CAPTURE);
+	static const char *const seeds[] = { "1", "42", "123456789" };
+	size_t la, lb, i;
+
+	ASSERT_NE(NULL, a);
+	ASSERT_NE(NULL, b);
+	for (i = 0; i < ARRAY_SIZE(seeds); i++) {
+		la = fuzz_capture(_metadata, seeds[i], a, FUZZ_CAPTURE);
+		lb = fuzz_capture(_metadata, seeds[i], b, FUZZ_CAPTURE);
+		/* Both may stop early (20 s, a cut): compare what both got. */
+		EXPECT_LT(2 * HDR, la) TH_LOG("seed %s", seeds[i]);
+		EXPECT_LT(2 * HDR, lb) TH_LOG("seed %s", seeds[i]);
+		EXPECT_EQ(0, memcmp(a, b, la < lb ? la : lb)) TH_LOG("seed %s", seeds[i]);
+		TH_LOG("seed %s: %zu and %zu bytes", seeds[i], la, lb);
+	}
+	lb = fuzz_capture(_metadata, "2", b, FUZZ_CAPTURE);
+	EXPECT_NE(0, memcmp(a, b, la < lb ? la : lb));
+	free(a);
+	free(b);
+}
+
 TEST_HARNESS_MAIN

@@ -17,6 +17,7 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <limits.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -99,6 +100,14 @@ static void usage(FILE *f)
 "                          VERSION reply); only commands that want a reply\n"
 "                          count, and the count restarts on every connection\n"
 "      --flood-count N     DMA_READ requests sent by 'flood' (default 1000000)\n"
+"      --fuzz SEED         once the device is open (DMA_MAP), send a seeded\n"
+"                          stream of valid, mangled and invalid frames and\n"
+"                          mangle some replies; in some connections, one\n"
+"                          reply of the bind handshake too (server/fuzz.c)\n"
+"      --fuzz-frames N     frames to generate per connection before the\n"
+"                          fuzzer calms down to harmless ones (default 10000)\n"
+"      --fuzz-count-file F write the fuzzer's counts to F when the budget is\n"
+"                          spent and when the connection ends\n"
 "      --once              exit when the first client disconnects\n"
 "      --ready-fd N        write \"ready\\n\" to fd N once listening\n"
 "  -v, --verbose           log every message on stderr\n",
@@ -149,7 +158,8 @@ static void parse_version(const char *s, struct options *o)
 enum {
 	OPT_CAPS = 256, OPT_VERSION, OPT_NOT_PCI, OPT_NO_RESET, OPT_REORDER,
 	OPT_DELAY, OPT_HOSTILE, OPT_HOSTILE_AFTER, OPT_FLOOD_COUNT, OPT_ONCE,
-	OPT_READY_FD, OPT_NO_DMA_FD, OPT_DMA_ROGUE,
+	OPT_READY_FD, OPT_NO_DMA_FD, OPT_DMA_ROGUE, OPT_FUZZ, OPT_FUZZ_FRAMES,
+	OPT_FUZZ_COUNT_FILE,
 };
 
 static const struct option long_opts[] = {
@@ -165,6 +175,9 @@ static const struct option long_opts[] = {
 	{ "hostile", required_argument, NULL, OPT_HOSTILE },
 	{ "hostile-after", required_argument, NULL, OPT_HOSTILE_AFTER },
 	{ "flood-count", required_argument, NULL, OPT_FLOOD_COUNT },
+	{ "fuzz", required_argument, NULL, OPT_FUZZ },
+	{ "fuzz-frames", required_argument, NULL, OPT_FUZZ_FRAMES },
+	{ "fuzz-count-file", required_argument, NULL, OPT_FUZZ_COUNT_FILE },
 	{ "once", no_argument, NULL, OPT_ONCE },
 	{ "ready-fd", required_argument, NULL, OPT_READY_FD },
 	{ "verbose", no_argument, NULL, 'v' },
@@ -196,6 +209,14 @@ static void parse_args(int argc, char **argv, struct options *o)
 		case OPT_FLOOD_COUNT:
 			o->flood_count = parse_num(optarg, 1ul << 40);
 			break;
+		case OPT_FUZZ:
+			o->fuzz = true;
+			o->fuzz_seed = parse_num(optarg, ULONG_MAX);
+			break;
+		case OPT_FUZZ_FRAMES:
+			o->fuzz_frames = parse_num(optarg, 1ul << 40);
+			break;
+		case OPT_FUZZ_COUNT_FILE: o->fuzz_count_file = optarg; break;
 		case OPT_ONCE: o->once = true; break;
 		case OPT_READY_FD: o->ready_fd = parse_num(optarg, 1 << 20); break;
 		default: usage(stderr); exit(2);
@@ -357,6 +378,7 @@ int main(int argc, char **argv)
 	struct options o = {
 		.caps = DEFAULT_CAPS,
 		.flood_count = 1000000,
+		.fuzz_frames = 10000,
 		.ready_fd = -1,
 	};
 	sigset_t wait_mask;

@@ -16,7 +16,8 @@
  * --delay-ms gives each queued reply a not-before time; --reorder holds
  * replies on a stack and releases them reversed.  Requests of ours (the DMA
  * engine's, --hostile flood) share one id counter and are never delayed or
- * held: those options are about replies.
+ * held: those options are about replies.  --fuzz (server/fuzz.c) adds
+ * its generated frames whenever the queue runs empty.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -100,6 +101,10 @@ static void free_list(struct txmsg *m)
 
 void conn_fini(struct conn *c)
 {
+	if (opt->fuzz) {
+		fuzz_report(c);
+		fuzz_fini(c);
+	}
 	free_list(c->txq_head);
 	free_list(c->held);
 	rx_reset(c);
@@ -233,6 +238,8 @@ void conn_on_writable(struct conn *c)
 
 		if (!c->txq_head && c->flood_left && !c->mute)
 			flood_refill(c);
+		else if (!c->txq_head && fuzz_wants_send(c))
+			fuzz_pump(c);
 		if (!txq_head_ready(c))
 			return;
 		m = c->txq_head;
@@ -327,6 +334,33 @@ void conn_emit(struct conn *c, const void *msg, size_t len, const int *fds,
 		}
 	}
 	queue_copy(c, p + n, len - n, fds, nfds, flags);
+}
+
+/*
+ * Queue a copy of @msg (no fds) to go out no earlier than @not_before
+ * (CLOCK_MONOTONIC ns).  Everything emitted after it waits behind it, so
+ * the stream stays in order: --fuzz uses it to pause inside a frame.
+ */
+void conn_emit_at(struct conn *c, const void *msg, size_t len,
+		  uint64_t not_before)
+{
+	struct txmsg *m;
+
+	if (c->dead || c->mute)
+		return;
+	m = txmsg_new(msg, len, NULL, 0, EMIT_REQUEST);
+	if (!m) {
+		vlog("out of memory queueing a message\n");
+		c->dead = true;
+		return;
+	}
+	m->not_before = not_before;
+	txq_append(c, m);
+}
+
+bool conn_txq_empty(const struct conn *c)
+{
+	return !c->txq_head;
 }
 
 /* ---- receiving ---- */
@@ -440,7 +474,8 @@ short conn_poll_events(const struct conn *c)
 
 	if (c->tx_bytes < TX_BACKLOG_MAX)
 		ev |= POLLIN;
-	if (txq_head_ready(c) || (!c->txq_head && c->flood_left && !c->mute))
+	if (txq_head_ready(c) || (!c->txq_head && c->flood_left && !c->mute) ||
+	    (!c->txq_head && fuzz_wants_send(c)))
 		ev |= POLLOUT;
 	return ev;
 }

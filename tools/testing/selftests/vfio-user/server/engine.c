@@ -36,9 +36,9 @@ static volatile sig_atomic_t copying;
 
 /*
  * During a DMA copy a fault is the client refusing an IOVA: back to
- * guarded_copy().  Anywhere else it is a bug of ours: die of it exactly as
- * without a handler (the signal stays blocked until we return, then the
- * default action kills us, with a core dump).
+ * engine_guarded_copy().  Anywhere else it is a bug of ours: die of it
+ * exactly as without a handler (the signal stays blocked until we return,
+ * then the default action kills us, with a core dump).
  */
 static void on_fault(int sig)
 {
@@ -61,12 +61,12 @@ void engine_setup_signals(void)
 }
 
 /*
- * memcpy() that turns a fault into -EFAULT.  sigsetjmp() saves the signal
- * mask so that the jump unblocks SIGBUS again (the handler runs with it
- * blocked); the fences keep the compiler from moving the copy outside the
- * window in which @copying is set.
+ * memcpy() that turns a fault into -EFAULT (--fuzz uses it too).
+ * sigsetjmp() saves the signal mask so that the jump unblocks SIGBUS again
+ * (the handler runs with it blocked); the fences keep the compiler from
+ * moving the copy outside the window in which @copying is set.
  */
-static int guarded_copy(void *dst, const void *src, size_t len)
+int engine_guarded_copy(void *dst, const void *src, size_t len)
 {
 	if (sigsetjmp(fault_jmp, 1)) {
 		copying = 0;
@@ -152,8 +152,8 @@ static int copy_through_fd(struct device *d, const struct dma_map *m)
 
 	e->mode_used = TDEV_DMA_MODE_FD;
 	if (e->to_guest)
-		return guarded_copy(guest, bar2, e->xlen);
-	return guarded_copy(bar2, guest, e->xlen);
+		return engine_guarded_copy(guest, bar2, e->xlen);
+	return engine_guarded_copy(bar2, guest, e->xlen);
 }
 
 /*

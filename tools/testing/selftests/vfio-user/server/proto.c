@@ -365,9 +365,14 @@ static void handle_command(struct conn *c, uint8_t *msg, size_t size,
 	log_msg("->", r, a.out_fd >= 0);
 	if (trigger)
 		hostile_emit(c, c->reply, r->msg_size, a.out_fd);
+	else if (opt->fuzz)
+		fuzz_reply(c, c->reply, r->msg_size, a.out_fd);
 	else
 		conn_emit(c, c->reply, r->msg_size, &a.out_fd,
 			  a.out_fd >= 0, 0);
+	/* --fuzz starts once the device is open: its DMA window is known. */
+	if (opt->fuzz && !err && h->command == VFIO_USER_DMA_MAP)
+		fuzz_start(c);
 }
 
 /*

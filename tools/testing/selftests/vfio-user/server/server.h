@@ -8,6 +8,7 @@
  *                            reply delay/reorder, flood
  *   server/proto.c           command decoding and validation, replies
  *   server/hostile.c         deliberately broken replies (--hostile)
+ *   server/fuzz.c            seeded frame fuzzer (--fuzz)
  *   server/device.c          regions, BAR0 registers, BAR4, reset
  *   server/config.c          PCI config space
  *   server/irq.c             interrupts (SET_IRQS, raising)
@@ -66,6 +67,10 @@ struct options {
 	unsigned int hostile_after;
 	unsigned long flood_count;
 	int ready_fd;
+	bool fuzz;			/* --fuzz given */
+	uint64_t fuzz_seed;
+	unsigned long fuzz_frames;	/* per-connection budget */
+	const char *fuzz_count_file;
 };
 
 extern const struct options *opt;
@@ -152,6 +157,29 @@ bool json_caps_u64(const char *json, const char *key, uint64_t *val);
 
 struct txmsg;
 
+/* --fuzz state of one connection (server/fuzz.c). */
+struct fuzz_state {
+	bool seeded;			/* the PRNGs and the plan are set */
+	bool active;			/* DMA_MAP answered: fuzzing */
+	unsigned int bind_replies;	/* replies sent before DMA_MAP */
+	int bind_at;			/* the one to mangle, or -1 */
+	const char *bind;		/* how it was mangled, for the report */
+	bool done;			/* budget spent: non-fatal frames only */
+	bool fatal_sent;		/* the connection-ending event went out */
+	uint64_t gen;			/* PRNG of the generated frames */
+	uint64_t rep;			/* PRNG of the reply mutations */
+	unsigned long fatal_at;		/* generated frame of the fatal event */
+	int fatal_reply;		/* fatal kind waiting for a reply, or -1 */
+	const char *end;		/* the fatal event, for the report */
+	unsigned long frames;		/* every frame sent while fuzzing */
+	unsigned long generated;	/* of which generated */
+	unsigned long replies;		/* of which replies */
+	unsigned long mutated;		/* of which mangled replies */
+	unsigned long touches;		/* zero-copy window accesses */
+	uint8_t *buf;			/* batch under construction */
+	size_t buf_len;
+};
+
 struct conn {
 	int fd;
 	struct device dev;
@@ -183,6 +211,8 @@ struct conn {
 	unsigned long flood_left;
 	uint16_t last_id;
 	uint8_t ids_seen[65536 / 8];
+
+	struct fuzz_state fz;
 };
 
 void conn_init(struct conn *c, int fd, uint8_t *rxbuf, uint8_t *reply);
@@ -198,6 +228,9 @@ void conn_on_timer(struct conn *c);
 #define EMIT_REQUEST		(1u << 1)
 void conn_emit(struct conn *c, const void *msg, size_t len,
 	       const int *fds, unsigned int nfds, unsigned int flags);
+void conn_emit_at(struct conn *c, const void *msg, size_t len,
+		  uint64_t not_before);
+bool conn_txq_empty(const struct conn *c);
 
 void proto_handle(struct conn *c, uint8_t *msg, size_t size,
 		  int *fds, unsigned int nfds);
@@ -206,5 +239,13 @@ void engine_pump(struct conn *c);
 void engine_on_reply(struct conn *c, const struct vfio_user_header *h,
 		     const void *payload, size_t len);
 uint16_t conn_unused_id(const struct conn *c);
+int engine_guarded_copy(void *dst, const void *src, size_t len);
+
+void fuzz_start(struct conn *c);
+bool fuzz_wants_send(const struct conn *c);
+void fuzz_pump(struct conn *c);
+void fuzz_reply(struct conn *c, uint8_t *msg, size_t len, int fd);
+void fuzz_report(const struct conn *c);
+void fuzz_fini(struct conn *c);
 
 #endif /* VFU_TEST_SERVER_H */
