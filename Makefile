@@ -100,8 +100,8 @@ DEBUG_KDIR ?= $(shell $(DEBUG_KERNEL_SH) --print-dir)
 # tests, vm-out): a second run elsewhere does not trample the first.
 DEBUG_OUT ?= $(BUILD)/debug-kernel
 DEBUG_MOD := $(abspath $(DEBUG_OUT))/module
-DEBUG_VM_TIMEOUT ?= 1800
-DEBUG_TEST_TIMEOUT ?= 900
+DEBUG_VM_TIMEOUT ?= 3600
+DEBUG_TEST_TIMEOUT ?= 1800
 DEBUG_E2E_TIMEOUT ?= 600
 # The selftests again, in build/debug-kernel/selftests, with the harness's
 # per-test-case timeouts (30 s unless a test says otherwise) times
@@ -113,6 +113,8 @@ DEBUG_HARNESS_SCALE ?= 4
 # factor; the fuzzer sends a million frames here against fuzz_test.c's
 # default for make check.
 DEBUG_FUZZ_FRAMES ?= $(or $(VU_FUZZ_FRAMES),1000000)
+# lifecycle_test's kill and lifecycle loops times this: 300 kills.
+DEBUG_STRESS ?= $(or $(VU_STRESS),4)
 
 check-debug:
 	@start=$$(date +%s); \
@@ -163,6 +165,7 @@ check-debug-run:
 	  VM_TIMEOUT=$(DEBUG_VM_TIMEOUT) TEST_TIMEOUT=$(DEBUG_TEST_TIMEOUT) \
 	  E2E_TIMEOUT=$(DEBUG_E2E_TIMEOUT) \
 	  VU_TIME_SCALE=$(DEBUG_HARNESS_SCALE) VU_FUZZ_FRAMES=$(DEBUG_FUZZ_FRAMES) \
+	  VU_STRESS=$(DEBUG_STRESS) \
 	  VFIO_USER_KO=$(DEBUG_MOD)/drivers/vfio/user/vfio_user.ko \
 	  VFIO_USER_TEST_BUILD=$(DEBUG_SELFTESTS) \
 	  $(SELFTESTS)/vm/check.sh $(TESTS)
