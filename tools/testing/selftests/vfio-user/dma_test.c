@@ -70,13 +70,9 @@ static int engine_run(int fd, uint64_t src, uint64_t dst, uint32_t len,
 	long long end = vu_now_ms() + vu_ms(5000);
 	uint32_t status;
 
-	vu_reg_write(fd, TDEV_REG_DMA_SRC_LO, (uint32_t)src);
-	vu_reg_write(fd, TDEV_REG_DMA_SRC_HI, (uint32_t)(src >> 32));
-	vu_reg_write(fd, TDEV_REG_DMA_DST_LO, (uint32_t)dst);
-	vu_reg_write(fd, TDEV_REG_DMA_DST_HI, (uint32_t)(dst >> 32));
-	vu_reg_write(fd, TDEV_REG_DMA_LEN, len);
-	vu_reg_write(fd, TDEV_REG_DMA_CTRL, TDEV_DMA_CTRL_GO |
-		  (to_guest ? TDEV_DMA_CTRL_DIR_TO_GUEST : 0));
+	/* A failed write leaves nothing to poll: what a failed read says. */
+	if (vu_dma_go(fd, src, dst, len, to_guest))
+		return -1;
 	do {
 		status = vu_reg_read(fd, TDEV_REG_DMA_STATUS);
 		if (status == TDEV_DMA_STATUS_DONE)

@@ -139,31 +139,6 @@ static uint64_t rnd(uint64_t *x, uint64_t n)
 	return next(x) % n;
 }
 
-static int map_dma(int container, void *vaddr, uint64_t iova, uint64_t size,
-		   uint32_t flags)
-{
-	struct vfio_iommu_type1_dma_map map = {
-		.argsz = sizeof(map),
-		.flags = flags,
-		.vaddr = (uintptr_t)vaddr,
-		.iova = iova,
-		.size = size,
-	};
-
-	return ioctl(container, VFIO_IOMMU_MAP_DMA, &map) ? -errno : 0;
-}
-
-static int unmap_dma(int container, uint64_t iova, uint64_t size)
-{
-	struct vfio_iommu_type1_dma_unmap unmap = {
-		.argsz = sizeof(unmap),
-		.iova = iova,
-		.size = size,
-	};
-
-	return ioctl(container, VFIO_IOMMU_UNMAP_DMA, &unmap) ? -errno : 0;
-}
-
 /*
  * What a VFIO call returned: @want bytes (or 0 for an ioctl), or -1 with
  * an errno a syscall may return.  The kernel's internal codes (512 and
@@ -299,9 +274,9 @@ static void client_op(struct client *cl)
 		/* The VMM remaps guest memory under the server's DMA. */
 		if (cl->index)
 			break;
-		n = unmap_dma(cl->container, HOT_IOVA, HOT_SIZE);
+		n = vu_unmap_dma(cl->container, HOT_IOVA, HOT_SIZE);
 		check_ret(cl, "UNMAP_DMA", n ? -1 : 0, 0, -n);
-		n = map_dma(cl->container, cl->hot, HOT_IOVA, HOT_SIZE,
+		n = vu_map_dma(cl->container, cl->hot, HOT_IOVA, HOT_SIZE,
 			    VFIO_DMA_MAP_FLAG_READ | VFIO_DMA_MAP_FLAG_WRITE);
 		check_ret(cl, "MAP_DMA", n ? -1 : 0, 0, -n);
 	}
@@ -465,9 +440,9 @@ TEST_F_TIMEOUT(fuzz, frames, 3600)
 				ok = false;
 			}
 		} else {
-			EXPECT_EQ(0, map_dma(v.container, self->hot, HOT_IOVA, HOT_SIZE,
+			EXPECT_EQ(0, vu_map_dma(v.container, self->hot, HOT_IOVA, HOT_SIZE,
 					     VFIO_DMA_MAP_FLAG_READ | VFIO_DMA_MAP_FLAG_WRITE));
-			EXPECT_EQ(0, map_dma(v.container, self->ro, RO_IOVA, RO_SIZE,
+			EXPECT_EQ(0, vu_map_dma(v.container, self->ro, RO_IOVA, RO_SIZE,
 					     VFIO_DMA_MAP_FLAG_READ));
 		}
 

@@ -56,21 +56,12 @@ static int dma_transfer(struct worker *w)
 	uint64_t guest = DMA_IOVA + (w->index * 0x20000 + (w->ops & 7) * 0x1000) % DMA_SIZE;
 	bool to_guest = w->ops & 1;
 	uint64_t src = to_guest ? 0 : guest, dst = to_guest ? guest : 0;
-	const uint32_t regs[][2] = {
-		{ TDEV_REG_DMA_SRC_LO, (uint32_t)src },
-		{ TDEV_REG_DMA_SRC_HI, (uint32_t)(src >> 32) },
-		{ TDEV_REG_DMA_DST_LO, (uint32_t)dst },
-		{ TDEV_REG_DMA_DST_HI, (uint32_t)(dst >> 32) },
-		{ TDEV_REG_DMA_LEN, TDEV_BAR2_SIZE / 2 },
-		{ TDEV_REG_DMA_CTRL, TDEV_DMA_CTRL_GO |
-				     (to_guest ? TDEV_DMA_CTRL_DIR_TO_GUEST : 0) },
-	};
 	uint32_t status;
-	unsigned int i;
+	int err;
 
-	for (i = 0; i < sizeof(regs) / sizeof(regs[0]); i++)
-		if (vu_reg_write(w->fd, regs[i][0], regs[i][1]))
-			return errno;
+	err = vu_dma_go(w->fd, src, dst, TDEV_BAR2_SIZE / 2, to_guest);
+	if (err)
+		return -err;
 	do {
 		if (pread(w->fd, &status, 4, BAR0 + TDEV_REG_DMA_STATUS) != 4)
 			return errno;

@@ -27,6 +27,8 @@
 #include <unistd.h>
 #include <linux/vfio.h>
 
+#include "test_device.h"
+
 #define VU_BUS		"/sys/bus/vfio-user"
 #define VU_MAX_ARGS	32
 
@@ -437,6 +439,34 @@ static inline int vu_reg_write(int device, unsigned int reg, uint32_t val)
 {
 	return pwrite(device, &val, 4,
 		      vu_region_off(VFIO_PCI_BAR0_REGION_INDEX) + reg) == 4 ? 0 : -errno;
+}
+
+/*
+ * Program the test device's DMA engine and say GO: @len bytes from @src to
+ * @dst, guest memory (an IOVA) to BAR2 (an offset), or back if @to_guest.
+ * Returns 0, or -errno of the first register write that failed.
+ */
+static inline int vu_dma_go(int device, uint64_t src, uint64_t dst,
+			    uint32_t len, bool to_guest)
+{
+	const uint32_t regs[][2] = {
+		{ TDEV_REG_DMA_SRC_LO, (uint32_t)src },
+		{ TDEV_REG_DMA_SRC_HI, (uint32_t)(src >> 32) },
+		{ TDEV_REG_DMA_DST_LO, (uint32_t)dst },
+		{ TDEV_REG_DMA_DST_HI, (uint32_t)(dst >> 32) },
+		{ TDEV_REG_DMA_LEN, len },
+		{ TDEV_REG_DMA_CTRL, TDEV_DMA_CTRL_GO |
+				     (to_guest ? TDEV_DMA_CTRL_DIR_TO_GUEST : 0) },
+	};
+	unsigned int i;
+	int err;
+
+	for (i = 0; i < sizeof(regs) / sizeof(regs[0]); i++) {
+		err = vu_reg_write(device, regs[i][0], regs[i][1]);
+		if (err)
+			return err;
+	}
+	return 0;
 }
 
 /* VFIO_IOMMU_MAP_DMA on @container: @size bytes at @vaddr become @iova. */
