@@ -59,21 +59,9 @@ for tool in cpio xz sha256sum; do
 	command -v "$tool" > /dev/null || die "'$tool' not found"
 done
 
-# Modules in load order (dependencies first), from modules.dep.
-want_mods="uio_pci_generic"
-mod_order=()
-declare -A seen=()
-for m in $want_mods; do
-	line=$(grep -E "(^|/)$m\.ko(\.xz|\.zst|\.gz)?:" "$moddir/modules.dep") \
-		|| die "module $m not found in $moddir/modules.dep"
-	self=${line%%:*}
-	read -r -a deps <<< "${line#*:}"
-	for ((i = ${#deps[@]} - 1; i >= 0; i--)); do
-		d=${deps[i]}
-		[ -n "${seen[$d]:-}" ] || { seen[$d]=1; mod_order+=("$d"); }
-	done
-	[ -n "${seen[$self]:-}" ] || { seen[$self]=1; mod_order+=("$self"); }
-done
+# shellcheck source=SCRIPTDIR/../vm/initramfs-lib.sh
+. "$script_dir/../vm/initramfs-lib.sh"
+initramfs_mod_order "$moddir" uio_pci_generic
 
 cache_dir=$REPO/build/e2e
 mkdir -p "$cache_dir" || die "cannot create $cache_dir"
@@ -81,42 +69,13 @@ key=$( {
 	echo "kver=$kver"
 	printf '%s\n' "${mod_order[@]}"
 	for m in "${mod_order[@]}"; do stat -c '%n %s %Y' "$moddir/$m"; done
-	cat "$script_dir/init.sh" "$script_dir/build-initramfs.sh" "$busybox" | sha256sum
+	cat "$script_dir/init.sh" "$script_dir/build-initramfs.sh" \
+	    "$script_dir/../vm/initramfs-lib.sh" "$busybox" | sha256sum
 } | sha256sum | cut -c1-16)
 initrd=$cache_dir/initramfs-$kver-$key.cpio
 
 if [ ! -s "$initrd" ]; then
 	echo "$prog: building ${initrd#"$REPO"/}" >&2
-	# Stage in a local tmpfs, not under the repository: inside the test VM
-	# the repository is 9p, where the /dev/console node made below would be
-	# a real device node on the host that QEMU's 9p server refuses to open.
-	stage=$(mktemp -d "${TMPDIR:-/tmp}/e2e-initramfs.XXXXXX")
-	trap 'rm -rf "$stage"' EXIT
-	mkdir -p "$stage"/{bin,dev,proc,sys,tmp,modules}
-	cp "$busybox" "$stage/bin/busybox"
-	for a in $("$busybox" --list); do
-		[ "$a" = busybox ] || ln -s busybox "$stage/bin/$a"
-	done
-	cp "$script_dir/init.sh" "$stage/init"
-	chmod 755 "$stage/init"
-	mknod -m 600 "$stage/dev/console" c 5 1 2>/dev/null || true
-	for m in "${mod_order[@]}"; do
-		base=$(basename "$m")
-		case $m in
-		*.ko.xz) xz -dc "$moddir/$m" > "$stage/modules/${base%.xz}" ;;
-		*.ko.zst) zstd -qdc "$moddir/$m" > "$stage/modules/${base%.zst}" ;;
-		*.ko.gz) gzip -dc "$moddir/$m" > "$stage/modules/${base%.gz}" ;;
-		*) cp "$moddir/$m" "$stage/modules/$base" ;;
-		esac
-		echo "${base%.ko*}.ko" >> "$stage/modules/order"
-	done
-	(cd "$stage" && find . -print0 | LC_ALL=C sort -z |
-		cpio --null -o -H newc -R 0:0 --quiet) > "$initrd.tmp.$$"
-	mv -f "$initrd.tmp.$$" "$initrd"
-	rm -rf "$stage"
-	trap - EXIT
-	for old in "$cache_dir"/initramfs-"$kver"-*.cpio; do
-		[ "$old" = "$initrd" ] || rm -f "$old"
-	done
+	initramfs_build "$initrd" "$busybox" "$script_dir/init.sh" "$moddir" tmp
 fi
 echo "$initrd"

@@ -148,19 +148,10 @@ rm -f "$out"/{console.log,dmesg.txt,guest-exit,guest-started,guest-timedout,gues
 # With VM_MODULES=none (a kernel with all of that built in) there are none.
 want_mods="9pnet_virtio 9p"
 [ "$modules" != none ] || want_mods=
-mod_order=()
-declare -A seen=()
-for m in $want_mods; do
-	line=$(grep -E "(^|/)$m\.ko(\.xz|\.zst|\.gz)?:" "$moddir/modules.dep") \
-		|| die "module $m not found in $moddir/modules.dep"
-	self=${line%%:*}
-	read -r -a deps <<< "${line#*:}"
-	for ((i = ${#deps[@]} - 1; i >= 0; i--)); do
-		d=${deps[i]}
-		[ -n "${seen[$d]:-}" ] || { seen[$d]=1; mod_order+=("$d"); }
-	done
-	[ -n "${seen[$self]:-}" ] || { seen[$self]=1; mod_order+=("$self"); }
-done
+# shellcheck source=SCRIPTDIR/initramfs-lib.sh
+. "$script_dir/initramfs-lib.sh"
+# shellcheck disable=SC2086 # a list of names
+initramfs_mod_order "$moddir" $want_mods
 
 cache_dir=$REPO/build/vm
 mkdir -p "$cache_dir"
@@ -169,44 +160,13 @@ key=$( {
 	printf '%s\n' "${mod_order[@]+"${mod_order[@]}"}"
 	for m in "${mod_order[@]+"${mod_order[@]}"}"; do stat -c '%n %s %Y' "$moddir/$m"; done
 	# Contents only: the same script reached by another path is the same input.
-	cat "$script_dir/guest-init.sh" "$script_dir/vm-run.sh" "$busybox" | sha256sum
+	cat "$script_dir/guest-init.sh" "$script_dir/vm-run.sh" "$script_dir/initramfs-lib.sh" \
+	    "$busybox" | sha256sum
 } | sha256sum | cut -c1-16)
 initrd=$cache_dir/initramfs-$kver-$key.cpio
 if [ ! -s "$initrd" ]; then
 	note "building initramfs for $kver -> ${initrd#"$REPO"/}"
-	stage=$(mktemp -d "$cache_dir/stage.XXXXXX")
-	trap 'rm -rf "$stage"' EXIT
-	mkdir -p "$stage"/{bin,dev,proc,sys,newroot,modules,run-vm}
-	cp "$busybox" "$stage/bin/busybox"
-	for a in $("$busybox" --list); do
-		[ "$a" = busybox ] || ln -s busybox "$stage/bin/$a"
-	done
-	cp "$script_dir/guest-init.sh" "$stage/init"
-	chmod 755 "$stage/init"
-	# The kernel opens /dev/console for init before devtmpfs is mounted;
-	# without the node init starts with no stdio (init re-opens it anyway).
-	mknod -m 600 "$stage/dev/console" c 5 1 2>/dev/null || true
-	# busybox insmod cannot read compressed modules: store them plain.
-	: > "$stage/modules/order"
-	for m in "${mod_order[@]+"${mod_order[@]}"}"; do
-		base=$(basename "$m")
-		case $m in
-		*.ko.xz) xz -dc "$moddir/$m" > "$stage/modules/${base%.xz}" ;;
-		*.ko.zst) zstd -qdc "$moddir/$m" > "$stage/modules/${base%.zst}" ;;
-		*.ko.gz) gzip -dc "$moddir/$m" > "$stage/modules/${base%.gz}" ;;
-		*) cp "$moddir/$m" "$stage/modules/$base" ;;
-		esac
-		echo "${base%.ko*}.ko" >> "$stage/modules/order"
-	done
-	# Uncompressed cpio: ~3 MB, and the kernel unpacks it fastest.
-	(cd "$stage" && find . -print0 | LC_ALL=C sort -z | cpio --null -o -H newc -R 0:0 --quiet) > "$initrd.tmp.$$"
-	mv -f "$initrd.tmp.$$" "$initrd"
-	rm -rf "$stage"
-	trap - EXIT
-	# Drop stale images for this kernel.
-	for old in "$cache_dir"/initramfs-"$kver"-*.cpio; do
-		[ "$old" = "$initrd" ] || rm -f "$old"
-	done
+	initramfs_build "$initrd" "$busybox" "$script_dir/guest-init.sh" "$moddir" newroot run-vm
 fi
 
 # --- the command --------------------------------------------------------------
