@@ -430,6 +430,12 @@ void vfio_user_dma_unmap(struct vfio_user_dev *udev, u64 iova, u64 length);
 void vfio_user_dma_serve(void *owner, const struct vfio_user_header *hdr,
 			 const void *payload, size_t len);
 
+/* fs.c */
+struct file *vfio_user_fs_file(const char *name,
+			       const struct file_operations *fops, void *priv,
+			       loff_t size);
+void vfio_user_fs_put(void);
+
 /* debugfs.c */
 void vfio_user_debugfs_init(void);
 void vfio_user_debugfs_exit(void);
