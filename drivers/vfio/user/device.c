@@ -144,12 +144,32 @@ static int vfio_user_parse_region_caps(struct vfio_user_dev *udev,
 	return 0;
 }
 
+/*
+ * May the VMM map @file directly (bar.c)?  Only memory-backed files: their
+ * pages are found without waiting on the server, a FUSE daemon, a network
+ * or a device.  Anything else is trapped, with one line saying so.
+ */
+static bool vfio_user_region_file_ok(struct vfio_user_dev *udev, u32 index,
+				     struct file *file)
+{
+	struct inode *inode = file_inode(file);
+
+	if (S_ISREG(inode->i_mode) && inode->i_sb->s_magic == TMPFS_MAGIC &&
+	    (file->f_mode & FMODE_READ))
+		return true;
+	dev_info(&udev->dev,
+		 "region %u: the server's file is not memory-backed (%s, mode 0%o): access is trapped, not mapped\n",
+		 index, inode->i_sb->s_type->name, inode->i_mode & S_IFMT);
+	return false;
+}
+
 /* GET_REGION_INFO for one region: the two-step argsz dance of the spec. */
 static int vfio_user_query_region(struct vfio_user_dev *udev, u32 index)
 {
 	struct vfio_user_region *region = &udev->regions[index];
 	struct vfio_user_region_info req = { .argsz = sizeof(req), .index = index };
 	struct vfio_user_region_info *info;
+	/* Ours only while the transport says so (call.nr_files). */
 	struct file *file = NULL;
 	struct vfio_user_call call = {
 		.cmd = VFIO_USER_DEVICE_GET_REGION_INFO,
@@ -171,7 +191,7 @@ static int vfio_user_query_region(struct vfio_user_dev *udev, u32 index)
 	if (!ret && call.reply_len >= sizeof(*info) &&
 	    info->argsz > sizeof(req) && info->argsz <= VFIO_USER_MAX_REGION_INFO) {
 		/* The capabilities did not fit: ask again with room for them. */
-		if (file)
+		if (call.nr_files)
 			fput(file);
 		file = NULL;
 		req.argsz = info->argsz;
@@ -202,13 +222,9 @@ static int vfio_user_query_region(struct vfio_user_dev *udev, u32 index)
 		}
 	}
 
-	/*
-	 * Only a plain file the server could map itself is mapped into the
-	 * VMM: never a device node the server happens to hold.
-	 */
 	if ((region->flags & VFIO_REGION_INFO_FLAG_MMAP) && file &&
-	    S_ISREG(file_inode(file)->i_mode) && file->f_op->mmap &&
-	    PAGE_ALIGNED(info->offset) && region->size) {
+	    PAGE_ALIGNED(info->offset) && region->size >= PAGE_SIZE &&
+	    vfio_user_region_file_ok(udev, index, file)) {
 		region->file = file;
 		region->file_offset = info->offset;
 		file = NULL;
@@ -218,6 +234,7 @@ static int vfio_user_query_region(struct vfio_user_dev *udev, u32 index)
 	}
 	ret = 0;
 out:
+	/* The transport leaves file NULL whenever the call failed. */
 	if (file)
 		fput(file);
 	kfree(info);
@@ -502,19 +519,19 @@ static long vfio_user_ioctl_get_irq_info(struct vfio_user_dev *udev,
 	return copy_to_user(arg, &info, minsz) ? -EFAULT : 0;
 }
 
-/* One SET_IRQS message to the server, with @nr_fds of the VMM's fds. */
+/* One SET_IRQS message to the server, with @nr_files eventfd files. */
 static int vfio_user_send_set_irqs(struct vfio_user_dev *udev,
 				   const struct vfio_irq_set *hdr, u32 start,
 				   u32 count, const void *bools,
-				   const int *fds, unsigned int nr_fds,
+				   struct file **files, unsigned int nr_files,
 				   bool killable)
 {
 	size_t data_len = bools ? count : 0;
 	struct vfio_user_irq_set *msg;
 	struct vfio_user_call call = {
 		.cmd = VFIO_USER_DEVICE_SET_IRQS,
-		.fds = fds,
-		.nr_fds = nr_fds,
+		.send_files = files,
+		.nr_send_files = nr_files,
 		.killable = killable,
 	};
 	int ret;
@@ -537,6 +554,37 @@ static int vfio_user_send_set_irqs(struct vfio_user_dev *udev,
 }
 
 /*
+ * The eventfd files behind @n of the VMM's fds, each checked to be an
+ * eventfd: the files checked are the files sent, whatever the VMM's other
+ * threads do to its table meanwhile.  Returns how many were taken, or
+ * -errno with none kept.
+ */
+static int vfio_user_get_eventfds(const s32 *fds, u32 n, struct file **files)
+{
+	struct eventfd_ctx *ctx;
+	int ret = -EBADF;
+	u32 i;
+
+	for (i = 0; i < n; i++) {
+		files[i] = fget(fds[i]);
+		if (!files[i])
+			goto err;
+		ctx = eventfd_ctx_fileget(files[i]);
+		if (IS_ERR(ctx)) {
+			fput(files[i]);
+			ret = PTR_ERR(ctx);
+			goto err;
+		}
+		eventfd_ctx_put(ctx);
+	}
+	return n;
+err:
+	while (i)
+		fput(files[--i]);
+	return ret;
+}
+
+/*
  * Forward eventfds in runs: a run of -1 entries (unassign) goes without
  * fds, a run of real ones with at most max_msg_fds fds per message, like
  * QEMU's client.  Every fd must be an eventfd: a VMM's other files never
@@ -547,8 +595,9 @@ static int vfio_user_forward_eventfds(struct vfio_user_dev *udev,
 				      const s32 *fds)
 {
 	u32 max_fds = udev->conn.caps.max_msg_fds;
-	u32 i = 0, n;
-	int ret;
+	struct file **files = NULL;
+	u32 i = 0, n, k;
+	int ret = 0;
 
 	while (i < hdr->count) {
 		if (fds[i] < 0) {
@@ -557,24 +606,35 @@ static int vfio_user_forward_eventfds(struct vfio_user_dev *udev,
 			ret = vfio_user_send_set_irqs(udev, hdr, hdr->start + i,
 						      n, NULL, NULL, 0, true);
 		} else {
-			if (!max_fds)
-				return -EINVAL;
-			for (n = 0; i + n < hdr->count && fds[i + n] >= 0 &&
-			     n < max_fds; n++) {
-				struct eventfd_ctx *ctx = eventfd_ctx_fdget(fds[i + n]);
-
-				if (IS_ERR(ctx))
-					return PTR_ERR(ctx);
-				eventfd_ctx_put(ctx);
+			if (!max_fds) {
+				ret = -EINVAL;
+				break;
 			}
+			if (!files) {
+				files = kcalloc(min(max_fds, hdr->count),
+						sizeof(*files), GFP_KERNEL);
+				if (!files) {
+					ret = -ENOMEM;
+					break;
+				}
+			}
+			for (n = 0; i + n < hdr->count && fds[i + n] >= 0 &&
+			     n < max_fds; n++)
+				;
+			ret = vfio_user_get_eventfds(&fds[i], n, files);
+			if (ret < 0)
+				break;
 			ret = vfio_user_send_set_irqs(udev, hdr, hdr->start + i,
-						      n, NULL, &fds[i], n, true);
+						      n, NULL, files, n, true);
+			for (k = 0; k < n; k++)
+				fput(files[k]);
 		}
 		if (ret)
-			return ret;
+			break;
 		i += n;
 	}
-	return 0;
+	kfree(files);
+	return ret;
 }
 
 /* ERR and REQ: vfio-pci's single-trigger semantics, kept locally. */
@@ -670,10 +730,15 @@ static long vfio_user_ioctl_reset(struct vfio_user_dev *udev, bool killable)
 		.cmd = VFIO_USER_DEVICE_RESET,
 		.killable = killable,
 	};
+	int ret;
 
 	if (!(udev->info.flags & VFIO_USER_DEVICE_FLAGS_RESET))
 		return -EINVAL;
-	return vfio_user_conn_call(&udev->conn, &call);
+	ret = vfio_user_conn_call(&udev->conn, &call);
+	/* What the VMM mapped before the reset is faulted in anew after it. */
+	if (killable)
+		vfio_user_bar_set_open(udev->bar_map, true);
+	return ret;
 }
 
 static long vfio_user_ioctl(struct vfio_device *vdev, unsigned int cmd,
@@ -705,9 +770,29 @@ static int vfio_user_open_device(struct vfio_device *vdev)
 {
 	struct vfio_user_dev *udev = to_udev(vdev);
 
+	int ret;
+
 	if (!vfio_user_conn_usable(&udev->conn))
 		return -EIO;
-	return vfio_user_dma_open(udev);
+	/*
+	 * The VMM's mappings of this open sit on a file made for it: once
+	 * the device is closed, none of them can fault again, and a device
+	 * nobody has open pins no module reference.
+	 */
+	udev->bar_map = vfio_user_bar_create(udev);
+	if (IS_ERR(udev->bar_map)) {
+		ret = PTR_ERR(udev->bar_map);
+		udev->bar_map = NULL;
+		return ret;
+	}
+	ret = vfio_user_dma_open(udev);
+	if (ret) {
+		vfio_user_bar_destroy(udev->bar_map);
+		udev->bar_map = NULL;
+		return ret;
+	}
+	vfio_user_bar_set_open(udev->bar_map, true);
+	return 0;
 }
 
 /*
@@ -725,6 +810,9 @@ static void vfio_user_close_device(struct vfio_device *vdev)
 	};
 	u32 i;
 
+	/* First: the VMM no longer reaches the server's memory. */
+	vfio_user_bar_destroy(udev->bar_map);
+	udev->bar_map = NULL;
 	for (i = 0; i < udev->info.num_irqs; i++) {
 		if (!udev->irqs[i].count || !vfio_user_conn_usable(&udev->conn))
 			continue;
@@ -900,8 +988,8 @@ static bool vfio_user_in_area(const struct vfio_user_region *region,
 }
 
 /*
- * Map the server's own memory into the VMM: the VMA is moved onto the
- * server's file, so accesses never come back here (zero copies, no traps).
+ * Map the server's own memory into the VMM, through a file of the
+ * device's own so that it can be taken back (bar.c).
  */
 static int vfio_user_mmap(struct vfio_device *vdev, struct vm_area_struct *vma)
 {
@@ -911,16 +999,12 @@ static int vfio_user_mmap(struct vfio_device *vdev, struct vm_area_struct *vma)
 		    << PAGE_SHIFT;
 	u64 len = vma->vm_end - vma->vm_start;
 	struct vfio_user_region *region;
-	u64 end, file_off;
-	struct file *file;
+	u64 end;
 
 	if (index >= udev->info.num_regions)
 		return -EINVAL;
 	region = &udev->regions[array_index_nospec(index, udev->info.num_regions)];
-	file = region->file;
-	if (!(region->flags & VFIO_REGION_INFO_FLAG_MMAP) || !file)
-		return -EINVAL;
-	if (!(vma->vm_flags & VM_SHARED))
+	if (!(region->flags & VFIO_REGION_INFO_FLAG_MMAP) || !region->file)
 		return -EINVAL;
 	if (check_add_overflow(start, len, &end) || end > region->size ||
 	    !vfio_user_in_area(region, start, end))
@@ -930,19 +1014,7 @@ static int vfio_user_mmap(struct vfio_device *vdev, struct vm_area_struct *vma)
 	    ((vma->vm_flags & VM_WRITE) &&
 	     !(region->flags & VFIO_REGION_INFO_FLAG_WRITE)))
 		return -EINVAL;
-	/* What the server's file allows, do_mmap() did not check for us. */
-	if (!(file->f_mode & FMODE_READ) ||
-	    ((vma->vm_flags & VM_WRITE) && !(file->f_mode & FMODE_WRITE)))
-		return -EACCES;
-	if (!(file->f_mode & FMODE_WRITE) ||
-	    !(region->flags & VFIO_REGION_INFO_FLAG_WRITE))
-		vm_flags_clear(vma, VM_MAYWRITE);
-	if (check_add_overflow(region->file_offset, start, &file_off))
-		return -EINVAL;
-
-	vma_set_file(vma, file);
-	vma->vm_pgoff = file_off >> PAGE_SHIFT;
-	return call_mmap(file, vma);
+	return vfio_user_bar_mmap(udev->bar_map, vma);
 }
 
 static const struct vfio_device_ops vfio_user_dev_ops = {
@@ -977,12 +1049,14 @@ int vfio_user_vdev_register(struct vfio_user_dev *udev)
 	if (IS_ERR(uvdev))
 		return PTR_ERR(uvdev);
 	uvdev->udev = udev;
+	/* Before registering: a VMM may open the device at once. */
+	udev->vdev = uvdev;
 	ret = vfio_register_emulated_iommu_dev(&uvdev->vdev);
 	if (ret) {
+		udev->vdev = NULL;
 		vfio_put_device(&uvdev->vdev);
 		return ret;
 	}
-	udev->vdev = uvdev;
 	return 0;
 }
 

@@ -13,31 +13,43 @@
  * vfio_dma_rw() borrows the VMM's mm), only while the device is open.
  *
  * Zero-copy mode (the default when the server takes an fd): DMA_MAP
- * carries a file of ours, the size of the window.  The server mmaps it;
- * its first touch of a page faults here, the VMM's page behind that IOVA
- * is pinned with vfio_pin_pages() (a batch of them where the next pages
- * are not pinned yet) and mapped into the server by PFN.  When the VMM
- * unmaps IOVA with pinned pages, type1 calls our dma_unmap: every server
- * mapping of the range is zapped and the pages unpinned before it
- * returns.  An IOVA the VMM has not mapped, or a write to one it mapped
- * read-only, gets SIGBUS in the server, as an IOMMU fault stops a device.
+ * carries a file of ours (fs.c), the size of the window, sent from a
+ * kernel thread's table (fds.c).  The server mmaps it; its first touch of
+ * a page faults here, the VMM's page behind that IOVA is pinned with
+ * vfio_pin_pages() (a batch of them where the next pages are not pinned
+ * yet) and mapped into the server by PFN.  When the VMM unmaps IOVA with
+ * pinned pages, type1 (or iommufd) calls our dma_unmap: every server
+ * mapping of the range is zapped and the pages unpinned before it returns.
+ * An IOVA the VMM has not mapped, or a write to one it mapped read-only,
+ * gets SIGBUS in the server, as an IOMMU fault stops a device.
  *
- * type1 retries dma_unmap while pages stay pinned and BUG()s after ten
- * tries; a server faulting the range in again each time could get there.
- * So an unmapped range is fenced for a while: faults in it get SIGBUS
- * instead of a new pin.  A later map of the same IOVA works once the
- * fence lapses.
+ * The pages are mapped as PFNs (VM_PFNMAP) and held by the pin, not by
+ * the mapping: vm_insert_page() refuses anonymous pages (most VMMs' RAM),
+ * and a mapcount on a shmem page the VMM may truncate away would turn into
+ * "Bad page cache" reports.  The pin keeps the page; the zap comes first.
  *
- * Locking: udev->dma_rwsem (write) covers open/close and configuration;
- * serving a message and dma_unmap take it for read.  A window has two
- * mutexes, because pinning and unpinning take the VMM's mmap_lock (type1's
+ * Removal is exact.  type1 retries dma_unmap while pages stay pinned and
+ * BUG()s after ten tries, so a server must not fault a range in again
+ * while type1 is still removing it; yet the VMM may map the same IOVA
+ * again right after (a vIOMMU in strict mode does, within microseconds).
+ * So dma_unmap marks the range as being removed until the unmapping task
+ * returns to user space (task_work: by then type1 or iommufd is done with
+ * the range), and a fault in a marked range waits for the mark to go
+ * instead of pinning; then it pins what is mapped now, or gets SIGBUS
+ * for what is not.  Only where no return to user space follows (a kernel
+ * thread, an exiting task) does the mark lapse by time instead.
+ *
+ * Locking: udev->dma_rwsem (write) covers publishing and withdrawing the
+ * window and the mode; serving a message and dma_unmap take it for read.
+ * It is never held across a server round trip.  A window has two mutexes,
+ * because pinning and unpinning take the VMM's mmap_lock (type1's
  * iommu->lock, then vaddr_get_pfns() or the locked_vm accounting) while a
  * fault arrives holding the server's:
- * - win->lock: pinning, unpinning, the fences and the window's life.  It
- *   nests inside dma_rwsem and type1's device_list_lock (dma_unmap), and
- *   outside iommu->lock, the VMM's mmap_lock and map_lock.  It is never
- *   taken under an mmap_lock: the fault handler drops the server's before
- *   it pins, and retries the fault.
+ * - win->lock: pinning, unpinning, the removal marks and the window's
+ *   life.  It nests inside dma_rwsem and type1's device_list_lock
+ *   (dma_unmap), and outside iommu->lock, the VMM's mmap_lock and
+ *   map_lock.  It is never taken under an mmap_lock: the fault handler
+ *   drops the server's before it pins, and retries the fault.
  * - win->map_lock: the link between the pin table and the server's page
  *   tables.  A fault maps a page only under it, and only a live entry;
  *   unpinning kills the entries and zaps the server's mappings under it
@@ -46,26 +58,33 @@
  *   done under it.
  * So no task ever holds two mmap_locks, and a server that is also the VMM
  * cannot deadlock on its own fault.
+ *
+ * The window stays published (findable by dma_unmap) until it is fully
+ * unpinned: a VMM thread unmapping while another closes the device finds
+ * it, waits on win->lock for the close to finish unpinning, and returns
+ * with nothing pinned.
  */
 
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
-#include <linux/anon_inodes.h>
-#include <linux/fdtable.h>
 #include <linux/file.h>
 #include <linux/fs.h>
 #include <linux/iommu.h>
 #include <linux/mm.h>
+#include <linux/sched.h>
 #include <linux/slab.h>
+#include <linux/task_work.h>
 #include <linux/vfio.h>
 
+#include "compat.h"
 #include "vfio_user_priv.h"
 
 /* Pages pinned and mapped ahead on one fault, where none is pinned yet. */
 #define VFIO_USER_DMA_BATCH		16
-/* How long an unmapped range stays fenced, and how many fences we keep. */
-#define VFIO_USER_DMA_FENCE_MS		200
-#define VFIO_USER_DMA_FENCES		8
+/* How long a removal mark lasts where no task_work can end it. */
+#define VFIO_USER_DMA_REMOVAL_MS	200
+/* How long one wait of a fault for a removal lasts before it retries. */
+#define VFIO_USER_DMA_REMOVAL_WAIT_MS	1000
 /* The largest window a server is asked to take (libvfio-user's limit). */
 #define VFIO_USER_DMA_MAX_WINDOW	(8ULL << 40)
 
@@ -86,33 +105,47 @@ static bool vfio_user_pin_live(void *entry)
 	return entry && !(xa_to_value(entry) & VFIO_USER_PIN_DEAD);
 }
 
+struct vfio_user_dma_window;
+
 /**
- * struct vfio_user_dma_fence - an IOVA range no fault may pin for a while
+ * struct vfio_user_dma_removal - an IOVA range the VMM is unmapping
+ * @list: entry in the window's @removals, under win->lock
  * @start: first IOVA
  * @end: IOVA just past the range
- * @until: jiffies when the fence lapses
+ * @until: 0 while the unmapping task's task_work ends the mark; else the
+ *	jiffies at which it lapses
+ * @work: the task_work run when the unmapping task returns to user space
+ * @win: the window; the mark holds a reference on its file
  */
-struct vfio_user_dma_fence {
+struct vfio_user_dma_removal {
+	struct list_head list;
 	u64 start;
 	u64 end;
 	unsigned long until;
+	struct callback_head work;
+	struct vfio_user_dma_window *win;
 };
 
 /**
  * struct vfio_user_dma_window - the zero-copy file given to the server
- * @lock: pinning, unpinning, @fences; see the locking notes above
- * @map_lock: the server's mappings against @pins; see the locking notes
+ * @lock: pinning, unpinning, @removals; see the locking notes above
+ * @map_lock: the server's mappings against @pins, and @failed_*; see the
+ *	locking notes
  * @vdev: the open vfio_device pinning for us; NULL once closed (changes
  *	under both locks)
  * @iova: first IOVA of the window
  * @size: its size, page-aligned
  * @pins: IOVA page number -> VFIO_USER_PIN_ENTRY()
- * @fences: recently unmapped ranges
+ * @removals: ranges being unmapped by the VMM
+ * @removal_gen: bumped whenever a removal mark goes
+ * @removal_wait: where faults wait for @removal_gen to move
+ * @failed_ipfn: the page a fault's pin last failed for
+ * @failed_task: and the task whose fault it was (compared, never used)
  * @file: the file (this is its private_data); lives as long as the file
  * @stats: the device's counters, while open (as @vdev)
  */
 struct vfio_user_dma_window {
-	/* pins, unpins, fences, life; see the locking notes at the top */
+	/* pins, unpins, removal marks, life; see the locking notes at the top */
 	struct mutex lock;
 	/* mapping into the server against the pin table; see the notes */
 	struct mutex map_lock;
@@ -120,43 +153,79 @@ struct vfio_user_dma_window {
 	u64 iova;
 	u64 size;
 	struct xarray pins;
-	struct vfio_user_dma_fence fences[VFIO_USER_DMA_FENCES];
+	struct list_head removals;
+	unsigned long removal_gen;
+	wait_queue_head_t removal_wait;
+	unsigned long failed_ipfn;
+	struct task_struct *failed_task;
 	struct file *file;
 	struct vfio_user_dma_stats *stats;
 };
 
-static bool vfio_user_dma_fenced(struct vfio_user_dma_window *win, u64 iova)
+/* Is @iova in a range that is being removed?  win->lock held. */
+static bool vfio_user_dma_removing(struct vfio_user_dma_window *win, u64 iova)
 {
-	unsigned int i;
+	struct vfio_user_dma_removal *r;
 
-	for (i = 0; i < VFIO_USER_DMA_FENCES; i++) {
-		struct vfio_user_dma_fence *f = &win->fences[i];
-
-		if (iova >= f->start && iova < f->end &&
-		    time_before(jiffies, f->until))
+	lockdep_assert_held(&win->lock);
+	list_for_each_entry(r, &win->removals, list)
+		if (iova >= r->start && iova < r->end &&
+		    (!r->until || time_before(jiffies, r->until)))
 			return true;
-	}
 	return false;
 }
 
-static void vfio_user_dma_add_fence(struct vfio_user_dma_window *win,
-				    u64 start, u64 end)
+static void vfio_user_dma_removal_free(struct vfio_user_dma_removal *r)
 {
-	struct vfio_user_dma_fence *slot = &win->fences[0];
-	unsigned int i;
+	struct vfio_user_dma_window *win = r->win;
 
-	/* Reuse a lapsed fence, else the one closest to lapsing. */
-	for (i = 0; i < VFIO_USER_DMA_FENCES; i++) {
-		if (!time_before(jiffies, win->fences[i].until)) {
-			slot = &win->fences[i];
-			break;
-		}
-		if (time_before(win->fences[i].until, slot->until))
-			slot = &win->fences[i];
+	lockdep_assert_held(&win->lock);
+	list_del(&r->list);
+	WRITE_ONCE(win->removal_gen, win->removal_gen + 1);
+	wake_up_all(&win->removal_wait);
+	kfree(r);
+}
+
+/* The unmapping task is back in user space: its unmap is complete. */
+static void vfio_user_dma_removal_done(struct callback_head *work)
+{
+	struct vfio_user_dma_removal *r =
+		container_of(work, struct vfio_user_dma_removal, work);
+	struct vfio_user_dma_window *win = r->win;
+	struct file *file = win->file;
+
+	mutex_lock(&win->lock);
+	vfio_user_dma_removal_free(r);
+	mutex_unlock(&win->lock);
+	fput(file);
+}
+
+/* Mark [start, end) as being removed by current; win->lock held. */
+static void vfio_user_dma_mark_removal(struct vfio_user_dma_window *win,
+				       u64 start, u64 end)
+{
+	struct vfio_user_dma_removal *r, *tmp;
+
+	lockdep_assert_held(&win->lock);
+	/* Marks that lapsed by time go now. */
+	list_for_each_entry_safe(r, tmp, &win->removals, list)
+		if (r->until && !time_before(jiffies, r->until))
+			vfio_user_dma_removal_free(r);
+
+	/* A few dozen bytes; failing here would leave type1 to BUG(). */
+	r = kzalloc(sizeof(*r), GFP_KERNEL | __GFP_NOFAIL);
+	r->start = start;
+	r->end = end;
+	r->win = win;
+	list_add(&r->list, &win->removals);
+	get_file(win->file);
+	init_task_work(&r->work, vfio_user_dma_removal_done);
+	if ((current->flags & PF_KTHREAD) ||
+	    task_work_add(current, &r->work, TWA_RESUME)) {
+		/* No return to user space follows: the mark lapses by time. */
+		r->until = jiffies + msecs_to_jiffies(VFIO_USER_DMA_REMOVAL_MS);
+		fput(win->file);
 	}
-	slot->start = start;
-	slot->end = end;
-	slot->until = jiffies + msecs_to_jiffies(VFIO_USER_DMA_FENCE_MS);
 }
 
 /*
@@ -172,6 +241,7 @@ static void vfio_user_dma_release_range(struct vfio_user_dma_window *win,
 	unsigned long idx;
 	void *entry;
 
+	lockdep_assert_held(&win->lock);
 	mutex_lock(&win->map_lock);
 	xa_for_each_range(&win->pins, idx, entry, first, last)
 		/* Replacing an entry allocates nothing: it cannot fail. */
@@ -189,11 +259,21 @@ static void vfio_user_dma_release_range(struct vfio_user_dma_window *win,
 	}
 }
 
+/* Remember that current's fault could not pin @ipfn: its retry is SIGBUS. */
+static void vfio_user_dma_pin_failed(struct vfio_user_dma_window *win,
+				     unsigned long ipfn)
+{
+	mutex_lock(&win->map_lock);
+	win->failed_ipfn = ipfn;
+	win->failed_task = current;
+	mutex_unlock(&win->map_lock);
+}
+
 /*
  * Pin the page at @iova, and up to @max_n - 1 pages after it that are not
- * pinned or fenced yet, for @write or read; record them in the pin table.
- * A failure leaves the page unpinned: the retried fault sees that.
- * win->lock held, no mmap_lock.
+ * pinned or being removed, for @write or read; record them in the pin
+ * table.  A failure is remembered for the retried fault.  win->lock held,
+ * no mmap_lock.
  */
 static void vfio_user_dma_pin_locked(struct vfio_user_dma_window *win,
 				     u64 iova, unsigned int max_n, bool write)
@@ -204,13 +284,17 @@ static void vfio_user_dma_pin_locked(struct vfio_user_dma_window *win,
 	unsigned int n, i;
 	int pinned;
 
-	/* Closed, fenced or pinned by a racing fault since we looked. */
-	if (!win->vdev || vfio_user_dma_fenced(win, iova) ||
-	    xa_load(&win->pins, ipfn))
+	lockdep_assert_held(&win->lock);
+	if (!win->vdev) {
+		vfio_user_dma_pin_failed(win, ipfn);
+		return;
+	}
+	/* Pinned by a racing fault since we looked: the retry maps it. */
+	if (xa_load(&win->pins, ipfn))
 		return;
 
 	for (n = 1; n < max_n && !xa_load(&win->pins, ipfn + n) &&
-	     !vfio_user_dma_fenced(win, iova + ((u64)n << PAGE_SHIFT)); n++)
+	     !vfio_user_dma_removing(win, iova + ((u64)n << PAGE_SHIFT)); n++)
 		;
 	pinned = vfio_pin_pages(win->vdev, iova, n, prot, pages);
 	if (pinned != n && n > 1) {
@@ -222,8 +306,10 @@ static void vfio_user_dma_pin_locked(struct vfio_user_dma_window *win,
 		prot = IOMMU_READ;
 		pinned = vfio_pin_pages(win->vdev, iova, 1, prot, pages);
 	}
-	if (pinned != n)
+	if (pinned != n) {
+		vfio_user_dma_pin_failed(win, ipfn);
 		return;
+	}
 
 	mutex_lock(&win->map_lock);
 	for (i = 0; i < n; i++) {
@@ -233,16 +319,55 @@ static void vfio_user_dma_pin_locked(struct vfio_user_dma_window *win,
 			break;
 		atomic64_inc(&win->stats->pinned);
 	}
+	if (i && win->failed_ipfn == ipfn)
+		win->failed_task = NULL;
 	mutex_unlock(&win->map_lock);
 	/* Out of memory: give back what is not recorded. */
 	for (; i < n; i++)
 		vfio_unpin_pages(win->vdev, (dma_addr_t)(ipfn + i) << PAGE_SHIFT, 1);
+	if (!xa_load(&win->pins, ipfn))
+		vfio_user_dma_pin_failed(win, ipfn);
+}
+
+/*
+ * Pin for a fault whose lock is dropped: wait while the range is being
+ * removed (bounded; the fault is retried either way), then pin what the
+ * VMM maps now.
+ */
+static void vfio_user_dma_fault_pin(struct vfio_user_dma_window *win,
+				    u64 iova, unsigned int max_n, bool write)
+{
+	unsigned long gen;
+	long left;
+
+	for (;;) {
+		mutex_lock(&win->lock);
+		if (!vfio_user_dma_removing(win, iova)) {
+			vfio_user_dma_pin_locked(win, iova, max_n, write);
+			mutex_unlock(&win->lock);
+			return;
+		}
+		gen = win->removal_gen;
+		mutex_unlock(&win->lock);
+		left = wait_event_killable_timeout(win->removal_wait,
+						   READ_ONCE(win->removal_gen) != gen,
+						   msecs_to_jiffies(VFIO_USER_DMA_REMOVAL_WAIT_MS));
+		if (left <= 0)
+			return;
+	}
+}
+
+static pgprot_t vfio_user_dma_prot(struct vm_area_struct *vma, void *entry)
+{
+	return vm_get_page_prot(VFIO_USER_PIN_PROT(entry) & IOMMU_WRITE ?
+				vma->vm_flags : vma->vm_flags & ~VM_WRITE);
 }
 
 /*
  * Map the faulting page if it is pinned, and the pinned pages after it
- * (a batch pinned them together); VM_FAULT_RETRY if it is not pinned yet.
- * map_lock held, and the fault's lock.
+ * (a batch pinned them together); VM_FAULT_RETRY if it is not pinned yet,
+ * SIGBUS if this task's last try to pin it failed.  map_lock held, and the
+ * fault's lock.
  */
 static vm_fault_t vfio_user_dma_map_locked(struct vfio_user_dma_window *win,
 					   struct vm_fault *vmf, unsigned int max_n)
@@ -252,13 +377,20 @@ static vm_fault_t vfio_user_dma_map_locked(struct vfio_user_dma_window *win,
 	unsigned long ipfn = iova >> PAGE_SHIFT;
 	unsigned int i;
 	void *entry;
-	int prot;
 
+	lockdep_assert_held(&win->map_lock);
 	entry = xa_load(&win->pins, ipfn);
-	if (!vfio_user_pin_live(entry))
+	if (!vfio_user_pin_live(entry)) {
+		/* Only the retry of the fault whose pin failed: not a later one. */
+		if ((vmf->flags & FAULT_FLAG_TRIED) &&
+		    win->failed_ipfn == ipfn && win->failed_task == current) {
+			win->failed_task = NULL;
+			return VM_FAULT_SIGBUS;
+		}
 		return VM_FAULT_RETRY;
-	prot = VFIO_USER_PIN_PROT(entry);
-	if ((vmf->flags & FAULT_FLAG_WRITE) && !(prot & IOMMU_WRITE))
+	}
+	if ((vmf->flags & FAULT_FLAG_WRITE) &&
+	    !(VFIO_USER_PIN_PROT(entry) & IOMMU_WRITE))
 		return VM_FAULT_SIGBUS;
 
 	/* Map ahead; only the faulting page must work. */
@@ -269,14 +401,10 @@ static vm_fault_t vfio_user_dma_map_locked(struct vfio_user_dma_window *win,
 			break;
 		vmf_insert_pfn_prot(vma, vmf->address + i * PAGE_SIZE,
 				    VFIO_USER_PIN_PFN(next),
-				    vm_get_page_prot(VFIO_USER_PIN_PROT(next) & IOMMU_WRITE ?
-						     vma->vm_flags :
-						     vma->vm_flags & ~VM_WRITE));
+				    vfio_user_dma_prot(vma, next));
 	}
 	return vmf_insert_pfn_prot(vma, vmf->address, VFIO_USER_PIN_PFN(entry),
-				   vm_get_page_prot(prot & IOMMU_WRITE ?
-						    vma->vm_flags :
-						    vma->vm_flags & ~VM_WRITE));
+				   vfio_user_dma_prot(vma, entry));
 }
 
 /*
@@ -285,10 +413,9 @@ static vm_fault_t vfio_user_dma_map_locked(struct vfio_user_dma_window *win,
  * VMA lock) dropped, and the fault retried: vfio_pin_pages() takes the
  * VMM's mmap_lock, and holding two mms' mmap_locks at once deadlocks when
  * the server is the VMM, and is a lockdep report either way.  A retried
- * fault that still finds no pin gets SIGBUS: the VMM has not mapped that
- * IOVA (or unmapped it meanwhile), as for an IOMMU fault.  So does a
- * fault that may not drop its lock: only GUP does that, and GUP refuses
- * VM_PFNMAP anyway.
+ * fault whose pin failed gets SIGBUS: the VMM has not mapped that IOVA
+ * (or not for writing), as for an IOMMU fault.  So does a fault that may
+ * not drop its lock: only GUP does that, and GUP refuses VM_PFNMAP anyway.
  */
 static vm_fault_t vfio_user_dma_fault(struct vm_fault *vmf)
 {
@@ -317,8 +444,7 @@ static vm_fault_t vfio_user_dma_fault(struct vm_fault *vmf)
 	if (ret != VM_FAULT_RETRY)
 		return ret;
 
-	if ((vmf->flags & FAULT_FLAG_TRIED) ||
-	    !(vmf->flags & FAULT_FLAG_ALLOW_RETRY))
+	if (!(vmf->flags & FAULT_FLAG_ALLOW_RETRY))
 		return VM_FAULT_SIGBUS;
 	/* The caller keeps its lock and will come back. */
 	if (vmf->flags & FAULT_FLAG_RETRY_NOWAIT)
@@ -327,20 +453,34 @@ static vm_fault_t vfio_user_dma_fault(struct vm_fault *vmf)
 	/* The VMA may go once the lock is dropped; the window may not. */
 	get_file(file);
 	release_fault_lock(vmf);
-	mutex_lock(&win->lock);
-	vfio_user_dma_pin_locked(win, iova, max_n, write);
-	mutex_unlock(&win->lock);
+	vfio_user_dma_fault_pin(win, iova, max_n, write);
 	fput(file);
 	return VM_FAULT_RETRY;
 }
 
 /*
- * A write to a page mapped read-only.  Writable pins are mapped writable
- * from the start, so this is a write to IOVA the VMM mapped read-only.
+ * A write to a page mapped read-only: after mprotect() or a soft-dirty
+ * reset, a writable pin's entry can be write-protected.  It may be
+ * written again exactly when the VMM mapped the IOVA writable.
  */
 static vm_fault_t vfio_user_dma_pfn_mkwrite(struct vm_fault *vmf)
 {
-	return VM_FAULT_SIGBUS;
+	struct vfio_user_dma_window *win = vmf->vma->vm_file->private_data;
+	u64 ipfn = (win->iova >> PAGE_SHIFT) + vmf->pgoff;
+	vm_fault_t ret;
+	void *entry;
+
+	mutex_lock(&win->map_lock);
+	entry = xa_load(&win->pins, ipfn);
+	if (!vfio_user_pin_live(entry))
+		/* Being unpinned: its mapping is going; fault it anew. */
+		ret = VM_FAULT_NOPAGE;
+	else if (VFIO_USER_PIN_PROT(entry) & IOMMU_WRITE)
+		ret = 0;
+	else
+		ret = VM_FAULT_SIGBUS;
+	mutex_unlock(&win->map_lock);
+	return ret;
 }
 
 static const struct vm_operations_struct vfio_user_dma_vm_ops = {
@@ -357,6 +497,9 @@ static int vfio_user_dma_mmap(struct file *file, struct vm_area_struct *vma)
 
 	if (!(vma->vm_flags & VM_SHARED))
 		return -EINVAL;
+	/* Guest memory is data to a device, never code. */
+	if (vma->vm_flags & VM_EXEC)
+		return -EACCES;
 	if (check_add_overflow(off, len, &end) || end > win->size)
 		return -EINVAL;
 	vm_flags_set(vma, VM_PFNMAP | VM_IO | VM_DONTEXPAND | VM_DONTDUMP);
@@ -369,11 +512,18 @@ static int vfio_user_dma_mmap(struct file *file, struct vm_area_struct *vma)
 static int vfio_user_dma_file_release(struct inode *inode, struct file *file)
 {
 	struct vfio_user_dma_window *win = file->private_data;
+	struct vfio_user_dma_removal *r, *tmp;
 
+	/* Only marks that lapse by time can be left: the others hold the file. */
+	mutex_lock(&win->lock);
+	list_for_each_entry_safe(r, tmp, &win->removals, list)
+		vfio_user_dma_removal_free(r);
+	mutex_unlock(&win->lock);
 	xa_destroy(&win->pins);
 	mutex_destroy(&win->map_lock);
 	mutex_destroy(&win->lock);
 	kfree(win);
+	vfio_user_fs_put();
 	return 0;
 }
 
@@ -395,19 +545,20 @@ vfio_user_dma_window_create(struct vfio_user_dev *udev)
 	mutex_init(&win->lock);
 	mutex_init(&win->map_lock);
 	xa_init(&win->pins);
+	INIT_LIST_HEAD(&win->removals);
+	init_waitqueue_head(&win->removal_wait);
 	win->iova = udev->dma_iova;
 	win->size = udev->dma_size;
 	win->vdev = &udev->vdev->vdev;
 	win->stats = &udev->dma_stats;
 
 	/* An inode of its own: zapping its mappings touches nothing else. */
-	file = anon_inode_create_getfile("[vfio-user-dma]", &vfio_user_dma_fops,
-					 win, O_RDWR, NULL);
+	file = vfio_user_fs_file("[vfio-user-dma]", &vfio_user_dma_fops, win,
+				 win->size);
 	if (IS_ERR(file)) {
 		kfree(win);
 		return ERR_CAST(file);
 	}
-	i_size_write(file_inode(file), win->size);
 	win->file = file;
 	return win;
 }
@@ -422,7 +573,19 @@ static void vfio_user_dma_window_close(struct vfio_user_dma_window *win)
 	win->stats = NULL;
 	mutex_unlock(&win->map_lock);
 	mutex_unlock(&win->lock);
-	fput(win->file);
+}
+
+/* Withdraw a closed window from dma_unmap's view and drop our file. */
+static void vfio_user_dma_window_unpublish(struct vfio_user_dev *udev)
+{
+	struct vfio_user_dma_window *win;
+
+	down_write(&udev->dma_rwsem);
+	win = udev->dma_window;
+	udev->dma_window = NULL;
+	up_write(&udev->dma_rwsem);
+	if (win)
+		fput(win->file);
 }
 
 /* DMA_MAP of the window, with our file (zero-copy) or without (message). */
@@ -440,24 +603,13 @@ static int vfio_user_dma_map(struct vfio_user_dev *udev, struct file *file)
 		.req_len = sizeof(map),
 		.killable = true,
 	};
-	int fd = -1, ret;
 
 	if (file) {
-		/*
-		 * The fd is sent from the VMM's own table (that is where
-		 * SCM_RIGHTS looks), installed for the length of the send.
-		 */
-		fd = get_unused_fd_flags(O_CLOEXEC);
-		if (fd < 0)
-			return fd;
-		fd_install(fd, get_file(file));
-		call.fds = &fd;
-		call.nr_fds = 1;
+		/* Sent from a kernel thread's table, never the VMM's (fds.c). */
+		call.send_files = &file;
+		call.nr_send_files = 1;
 	}
-	ret = vfio_user_conn_call(&udev->conn, &call);
-	if (fd >= 0)
-		close_fd(fd);
-	return ret;
+	return vfio_user_conn_call(&udev->conn, &call);
 }
 
 static void vfio_user_dma_unmap_server(struct vfio_user_dev *udev)
@@ -488,17 +640,20 @@ static void vfio_user_dma_unmap_server(struct vfio_user_dev *udev)
 int vfio_user_dma_open(struct vfio_user_dev *udev)
 {
 	struct vfio_user_dma_window *win = NULL;
+	struct vfio_user_dma_access *buf;
 	int ret = -EINVAL;
 
-	down_write(&udev->dma_rwsem);
 	/* One buffer for serving DMA messages, sized for the largest. */
-	udev->dma_buf = kvmalloc(struct_size(udev->dma_buf, data,
-					     VFIO_USER_OUR_MAX_DATA_XFER),
-				 GFP_KERNEL_ACCOUNT);
-	if (!udev->dma_buf) {
-		ret = -ENOMEM;
-		goto out;
-	}
+	buf = kvmalloc(struct_size(buf, data, VFIO_USER_OUR_MAX_DATA_XFER),
+		       GFP_KERNEL_ACCOUNT);
+	if (!buf)
+		return -ENOMEM;
+
+	down_write(&udev->dma_rwsem);
+	udev->dma_opening = true;
+	udev->dma_buf = buf;
+	up_write(&udev->dma_rwsem);
+
 	if (udev->dma_mode == VFIO_USER_DMA_ZERO_COPY &&
 	    udev->conn.caps.max_msg_fds) {
 		win = vfio_user_dma_window_create(udev);
@@ -506,12 +661,22 @@ int vfio_user_dma_open(struct vfio_user_dev *udev)
 			ret = PTR_ERR(win);
 			win = NULL;
 		} else {
+			/*
+			 * Published before the server has the file: its first
+			 * fault may pin before DMA_MAP is answered, and an
+			 * unmap must find those pins.
+			 */
+			down_write(&udev->dma_rwsem);
+			udev->dma_window = win;
+			up_write(&udev->dma_rwsem);
 			ret = vfio_user_dma_map(udev, win->file);
 		}
-		if (ret) {
-			if (win)
-				vfio_user_dma_window_close(win);
+		if (ret && win) {
+			vfio_user_dma_window_close(win);
+			vfio_user_dma_window_unpublish(udev);
 			win = NULL;
+		}
+		if (ret) {
 			/* Killed or broken: no point asking again. */
 			if (ret == -EINTR || !vfio_user_conn_usable(&udev->conn))
 				goto out;
@@ -522,18 +687,19 @@ int vfio_user_dma_open(struct vfio_user_dev *udev)
 	}
 	if (!win)
 		ret = vfio_user_dma_map(udev, NULL);
+out:
+	down_write(&udev->dma_rwsem);
+	udev->dma_opening = false;
 	if (!ret) {
-		udev->dma_window = win;
 		udev->dma_active = win ? VFIO_USER_DMA_ZERO_COPY :
 					 VFIO_USER_DMA_MESSAGE;
 		udev->dma_open = true;
-	}
-out:
-	if (ret) {
-		kvfree(udev->dma_buf);
+	} else {
 		udev->dma_buf = NULL;
 	}
 	up_write(&udev->dma_rwsem);
+	if (ret)
+		kvfree(buf);
 	return ret;
 }
 
@@ -542,24 +708,28 @@ out:
  * @udev: the device; called from close_device, never killable
  *
  * Waits for a message being served, unpins and unmaps every page the
- * server touched, then withdraws the window.
+ * server touched (the window stays published meanwhile, so a concurrent
+ * unmap waits for that), then withdraws the window.
  */
 void vfio_user_dma_close(struct vfio_user_dev *udev)
 {
 	struct vfio_user_dma_window *win;
+	void *buf;
 	bool was_open;
 
 	down_write(&udev->dma_rwsem);
 	was_open = udev->dma_open;
 	udev->dma_open = false;
 	win = udev->dma_window;
-	udev->dma_window = NULL;
-	kvfree(udev->dma_buf);
+	buf = udev->dma_buf;
 	udev->dma_buf = NULL;
 	up_write(&udev->dma_rwsem);
+	kvfree(buf);
 
-	if (win)
+	if (win) {
 		vfio_user_dma_window_close(win);
+		vfio_user_dma_window_unpublish(udev);
+	}
 	if (was_open)
 		vfio_user_dma_unmap_server(udev);
 }
@@ -570,8 +740,10 @@ void vfio_user_dma_close(struct vfio_user_dev *udev)
  * @iova: first IOVA
  * @length: size of the range
  *
- * Called by type1 (ops->dma_unmap), also before open and after close.
- * Returns with nothing in the range pinned or mapped into the server.
+ * Called by type1 or iommufd (ops->dma_unmap) in the unmapping task, also
+ * before open and after close.  Returns with nothing in the range pinned
+ * or mapped into the server, and the range marked as being removed until
+ * that task is back in user space.
  */
 void vfio_user_dma_unmap(struct vfio_user_dev *udev, u64 iova, u64 length)
 {
@@ -585,7 +757,8 @@ void vfio_user_dma_unmap(struct vfio_user_dev *udev, u64 iova, u64 length)
 		end = min(end, win->iova + win->size);
 		if (start < end) {
 			mutex_lock(&win->lock);
-			vfio_user_dma_add_fence(win, start, end);
+			if (win->vdev)
+				vfio_user_dma_mark_removal(win, start, end);
 			vfio_user_dma_release_range(win, start, end);
 			mutex_unlock(&win->lock);
 		}
@@ -706,7 +879,7 @@ static ssize_t dma_mode_store(struct device *dev, struct device_attribute *attr,
 	if (mode < 0)
 		return mode;
 	down_write(&udev->dma_rwsem);
-	if (udev->dma_open)
+	if (udev->dma_open || udev->dma_opening)
 		ret = -EBUSY;
 	else
 		udev->dma_mode = mode;
@@ -737,7 +910,7 @@ static ssize_t dma_window_store(struct device *dev,
 	    !PAGE_ALIGNED(size) || check_add_overflow(iova, size, &end))
 		return -EINVAL;
 	down_write(&udev->dma_rwsem);
-	if (udev->dma_open) {
+	if (udev->dma_open || udev->dma_opening) {
 		ret = -EBUSY;
 	} else {
 		udev->dma_iova = iova;

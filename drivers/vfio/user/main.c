@@ -23,17 +23,21 @@
 /**
  * struct vfio_user_bus_state - the module's only state outside its devices
  * @ids: allocator for N in vfio-userN
- * @lock: serialises new_device, del_device and module exit; protects
- *	@devices and @enabled.  Held while a server handshakes, which is
- *	bounded by the request timeout and killable.
+ * @lock: protects @devices, @binding and @enabled.  Never held while a
+ *	server is waited for: a bind handshakes without it, so one server
+ *	stalls nothing but its own bind.
  * @devices: every bound device
+ * @binding: devices whose bind is under way, so that exit can break them
+ * @bind_done: woken when a device leaves @binding
  * @enabled: false before init completes and once exit starts
  */
 struct vfio_user_bus_state {
 	struct ida ids;
-	/* serialises bind, delete and exit; protects devices and enabled */
+	/* protects devices, binding and enabled; no server waited for under it */
 	struct mutex lock;
 	struct list_head devices;
+	struct list_head binding;
+	wait_queue_head_t bind_done;
 	bool enabled;
 };
 
@@ -41,6 +45,8 @@ static struct vfio_user_bus_state vfio_user_bus_state = {
 	.ids = IDA_INIT(vfio_user_bus_state.ids),
 	.lock = __MUTEX_INITIALIZER(vfio_user_bus_state.lock),
 	.devices = LIST_HEAD_INIT(vfio_user_bus_state.devices),
+	.binding = LIST_HEAD_INIT(vfio_user_bus_state.binding),
+	.bind_done = __WAIT_QUEUE_HEAD_INITIALIZER(vfio_user_bus_state.bind_done),
 };
 
 /* ---- per-device attributes ---- */
@@ -240,16 +246,44 @@ static int vfio_user_parse_path(const char *buf, size_t count, char *path)
 	return 0;
 }
 
-/* Connect, handshake, then make the device visible; lock held. */
+/* The bind handshake, run by exchange.c in a kernel thread. */
+static int vfio_user_dev_handshake(void *arg)
+{
+	struct vfio_user_dev *udev = arg;
+	int ret;
+
+	ret = vfio_user_negotiate(&udev->conn);
+	if (ret)
+		return ret;
+	ret = vfio_user_get_device_info(&udev->conn, &udev->info);
+	if (ret)
+		return ret;
+	return vfio_user_query_device(udev);
+}
+
+/* A device that is not bound after all: undo vfio_user_dev_create(). */
+static void vfio_user_dev_discard(struct vfio_user_dev *udev)
+{
+	vfio_user_conn_destroy(&udev->conn);
+	vfio_user_free_device(udev);
+	put_device(&udev->dev);
+}
+
+/*
+ * Connect, handshake, then make the device visible.  No lock is held
+ * while the server is talked to; the device sits on the binding list
+ * meanwhile, where module exit can break its connection.
+ */
 static struct vfio_user_dev *vfio_user_dev_create(const char *path)
 {
+	struct vfio_user_bus_state *bs = &vfio_user_bus_state;
 	struct vfio_user_dev *udev;
 	int ret;
 
 	udev = kzalloc(sizeof(*udev), GFP_KERNEL);
 	if (!udev)
 		return ERR_PTR(-ENOMEM);
-	ret = ida_alloc(&vfio_user_bus_state.ids, GFP_KERNEL);
+	ret = ida_alloc(&bs->ids, GFP_KERNEL);
 	if (ret < 0) {
 		kfree(udev);
 		return ERR_PTR(ret);
@@ -264,8 +298,10 @@ static struct vfio_user_dev *vfio_user_dev_create(const char *path)
 	udev->dev.type = &vfio_user_dev_type;
 	device_initialize(&udev->dev);
 	ret = dev_set_name(&udev->dev, VFIO_USER_DRV_NAME "%d", udev->id);
-	if (ret)
-		goto err_put;
+	if (ret) {
+		put_device(&udev->dev);
+		return ERR_PTR(ret);
+	}
 
 	udev->conn.name = dev_name(&udev->dev);
 	udev->conn.timeout_ms = VFIO_USER_DEFAULT_TIMEOUT_MS;
@@ -275,41 +311,52 @@ static struct vfio_user_dev *vfio_user_dev_create(const char *path)
 
 	ret = vfio_user_conn_connect(&udev->conn, path);
 	if (ret)
-		goto err_put;
-	ret = vfio_user_negotiate(&udev->conn);
-	if (ret)
-		goto err_conn;
-	ret = vfio_user_get_device_info(&udev->conn, &udev->info);
-	if (ret)
-		goto err_conn;
-	ret = vfio_user_query_device(udev);
-	if (ret)
-		goto err_conn;
-	/* The handshake is done: requests are asynchronous from now on. */
-	vfio_user_conn_start(&udev->conn);
+		goto err;
 
-	/* Probe registers the vfio_device; a failed probe leaves no vdev. */
-	ret = device_add(&udev->dev);
-	if (ret) {
-		pr_err("%s: cannot add the device: error %d\n",
-		       dev_name(&udev->dev), ret);
-		goto err_conn;
+	mutex_lock(&bs->lock);
+	if (!bs->enabled) {
+		mutex_unlock(&bs->lock);
+		ret = -EBUSY;
+		goto err;
 	}
-	if (!udev->vdev) {
-		ret = -ENODEV;
-		pr_err("%s: the VFIO device could not be registered\n",
-		       dev_name(&udev->dev));
+	list_add_tail(&udev->list, &bs->binding);
+	mutex_unlock(&bs->lock);
+
+	ret = vfio_user_conn_bind_run(&udev->conn, vfio_user_dev_handshake, udev);
+	if (!ret) {
+		/* The handshake is done: requests are asynchronous from now on. */
+		vfio_user_conn_start(&udev->conn);
+		/* Probe registers the vfio_device; a failed probe leaves no vdev. */
+		ret = device_add(&udev->dev);
+		if (ret) {
+			pr_err("%s: cannot add the device: error %d\n",
+			       dev_name(&udev->dev), ret);
+		} else if (!udev->vdev) {
+			ret = -ENODEV;
+			pr_err("%s: the VFIO device could not be registered\n",
+			       dev_name(&udev->dev));
+			device_del(&udev->dev);
+		}
+	}
+
+	mutex_lock(&bs->lock);
+	list_del(&udev->list);
+	if (!ret && bs->enabled)
+		list_add_tail(&udev->list, &bs->devices);
+	else if (!ret)
+		ret = -EBUSY;
+	mutex_unlock(&bs->lock);
+	wake_up_all(&bs->bind_done);
+
+	if (!ret) {
+		vfio_user_debugfs_add(udev);
+		return udev;
+	}
+	/* Registered just as the module began to go: remove it again. */
+	if (udev->vdev)
 		device_del(&udev->dev);
-		goto err_conn;
-	}
-	vfio_user_debugfs_add(udev);
-	return udev;
-
-err_conn:
-	vfio_user_conn_destroy(&udev->conn);
-	vfio_user_free_device(udev);
-err_put:
-	put_device(&udev->dev);
+err:
+	vfio_user_dev_discard(udev);
 	return ERR_PTR(ret);
 }
 
@@ -319,15 +366,12 @@ static void vfio_user_dev_destroy(struct vfio_user_dev *udev)
 	vfio_user_debugfs_remove(udev);
 	/* Driver remove unregisters the vfio_device first. */
 	device_del(&udev->dev);
-	vfio_user_conn_destroy(&udev->conn);
-	vfio_user_free_device(udev);
-	put_device(&udev->dev);
+	vfio_user_dev_discard(udev);
 }
 
 static ssize_t new_device_store(const struct bus_type *bus, const char *buf,
 				size_t count)
 {
-	struct vfio_user_bus_state *bs = &vfio_user_bus_state;
 	char path[UNIX_PATH_MAX];
 	struct vfio_user_dev *udev;
 	int ret;
@@ -338,24 +382,12 @@ static ssize_t new_device_store(const struct bus_type *bus, const char *buf,
 	if (ret)
 		return ret;
 
-	if (mutex_lock_killable(&bs->lock))
-		return -EINTR;
-	if (!bs->enabled) {
-		ret = -EBUSY;
-		goto out;
-	}
 	udev = vfio_user_dev_create(path);
-	if (IS_ERR(udev)) {
-		ret = PTR_ERR(udev);
-		goto out;
-	}
-	list_add_tail(&udev->list, &bs->devices);
+	if (IS_ERR(udev))
+		return PTR_ERR(udev);
 	dev_info(&udev->dev, "bound to %s, protocol %u.%u\n", path,
 		 udev->conn.caps.major, udev->conn.caps.minor);
-	ret = count;
-out:
-	mutex_unlock(&bs->lock);
-	return ret;
+	return count;
 }
 static BUS_ATTR_WO(new_device);
 
@@ -364,15 +396,15 @@ static ssize_t del_device_store(const struct bus_type *bus, const char *buf,
 {
 	struct vfio_user_bus_state *bs = &vfio_user_bus_state;
 	struct vfio_user_dev *udev, *found = NULL;
-	char name[32];
+	char buf_copy[32], *name;
 
 	if (!capable(CAP_SYS_ADMIN))
 		return -EPERM;
-	if (count >= sizeof(name))
+	if (count >= sizeof(buf_copy))
 		return -ENODEV;
-	memcpy(name, buf, count);
-	name[count] = '\0';
-	strim(name);
+	memcpy(buf_copy, buf, count);
+	buf_copy[count] = '\0';
+	name = strim(buf_copy);
 
 	/*
 	 * Take the device off the list under the lock, remove it without:
@@ -451,7 +483,11 @@ static void __exit vfio_user_exit(void)
 	mutex_lock(&bs->lock);
 	bs->enabled = false;
 	list_splice_init(&bs->devices, &doomed);
+	/* Binds under way fail fast once their connections are broken. */
+	list_for_each_entry(udev, &bs->binding, list)
+		vfio_user_conn_break(&udev->conn, "module unloading");
 	mutex_unlock(&bs->lock);
+	wait_event(bs->bind_done, list_empty_careful(&bs->binding));
 
 	list_for_each_entry_safe(udev, tmp, &doomed, list) {
 		list_del(&udev->list);

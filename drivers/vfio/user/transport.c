@@ -18,20 +18,27 @@
  * returns after completion, unless it is killed before the reply started to
  * arrive: then the request is marked abandoned and the worker drops its
  * reply when it comes, so a killed caller never breaks the connection.
+ *
+ * A request sits in the table before it is sent (its id must be known to
+ * build the frame), but it is answerable only once it has been sent whole:
+ * a reply that arrives while its request is still being sent waits for the
+ * send to end, and one whose request was never sent (a server guessing the
+ * next id) breaks the connection.  A caller whose send failed never waits
+ * for the receiver: the receiver sees the failure and leaves the caller's
+ * buffer alone.
  */
 
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
-#include <linux/fdtable.h>
 #include <linux/file.h>
 #include <linux/fs.h>
-#include <linux/mman.h>
+#include <linux/mm.h>
 #include <linux/namei.h>
 #include <linux/net.h>
 #include <linux/sched/signal.h>
 #include <linux/slab.h>
-#include <linux/uaccess.h>
 #include <linux/un.h>
+#include <linux/wait_bit.h>
 #include <net/sock.h>
 
 #include "vfio_user_priv.h"
@@ -43,9 +50,23 @@
 #define VFIO_USER_RX_BUDGET	256
 
 /**
+ * enum vfio_user_msg_send - how far a request in the table got on the wire
+ * @VFIO_USER_MSG_SENDING: in the table, not yet (wholly) sent
+ * @VFIO_USER_MSG_SENT: sent whole: a reply may be taken
+ * @VFIO_USER_MSG_FAILED: its send failed: no reply can be for it
+ */
+enum vfio_user_msg_send {
+	VFIO_USER_MSG_SENDING,
+	VFIO_USER_MSG_SENT,
+	VFIO_USER_MSG_FAILED,
+};
+
+/**
  * struct vfio_user_msg - a request waiting for its reply
  * @ref: one for the waiter, one for the pending table
  * @done: completed once the reply has been received or the request failed
+ * @send_state: enum vfio_user_msg_send; set by the sender (release), read
+ *	by the receiver (acquire), who waits on it with wait_var_event()
  * @id: message id on the wire
  * @cmd: command of the request; the reply must echo it
  * @reply: where the reply payload goes; NULL once abandoned
@@ -60,6 +81,7 @@
 struct vfio_user_msg {
 	refcount_t ref;
 	struct completion done;
+	int send_state;
 	u16 id;
 	u16 cmd;
 	void *reply;
@@ -190,6 +212,7 @@ void vfio_user_conn_break(struct vfio_user_conn *conn, const char *fmt, ...)
 	vfio_user_fail_pending(conn);
 	/* The receiver drops a half-received frame and its waiter. */
 	wake_up(&conn->rx_wait);
+	wake_up_all(&conn->send_wait);
 	queue_work(conn->wq, &conn->rx_work);
 	if (conn->broken_notify)
 		conn->broken_notify(conn->owner);
@@ -201,18 +224,114 @@ static void vfio_user_stats_sent(struct vfio_user_conn *conn, size_t bytes)
 	atomic64_add(bytes, &conn->stats.bytes_sent);
 }
 
-/*
- * Send one whole frame, with @nr_fds of the caller's file descriptors
- * attached (SCM_RIGHTS, looked up in current's fd table).  A frame that
- * was cut short leaves the stream out of step, so it breaks the
- * connection; one that was not started at all (a signal before the first
- * byte, a bad fd) does not.
+/**
+ * struct vfio_user_file_send - a frame with files, sent by a kernel thread
+ * @work: queued on the connection's workqueue
+ * @conn: the connection
+ * @vec: the frame
+ * @nvec: entries of @vec
+ * @len: its length
+ * @files: the files to attach, references held by the caller
+ * @nr_files: how many
+ * @deadline: when to give up waiting for room in the socket
+ * @ret: bytes sent or -errno
+ * @done: completed when @ret is set
  */
-static int vfio_user_send_frame(struct vfio_user_conn *conn,
-				struct vfio_user_header *hdr,
-				const void *payload, size_t len,
-				const int *fds, unsigned int nr_fds,
-				bool killable)
+struct vfio_user_file_send {
+	struct work_struct work;
+	struct vfio_user_conn *conn;
+	struct kvec *vec;
+	size_t nvec;
+	size_t len;
+	struct file **files;
+	unsigned int nr_files;
+	unsigned long deadline;
+	int ret;
+	struct completion done;
+};
+
+/*
+ * Files are attached from the kernel threads' table (fds.c); waiting for
+ * room in the socket happens without any lock, up to the deadline.
+ */
+static void vfio_user_file_send_fn(struct work_struct *work)
+{
+	struct vfio_user_file_send *fs =
+		container_of(work, struct vfio_user_file_send, work);
+	struct vfio_user_conn *conn = fs->conn;
+	struct sock *sk = conn->sock->sk;
+	long left;
+
+	for (;;) {
+		mutex_lock(&conn->tx_lock);
+		if (vfio_user_conn_usable(conn))
+			fs->ret = vfio_user_fd_sendmsg(conn->sock, fs->vec, fs->nvec,
+						       fs->len, fs->files,
+						       fs->nr_files);
+		else
+			fs->ret = -EIO;
+		mutex_unlock(&conn->tx_lock);
+		left = (long)(fs->deadline - jiffies);
+		if (fs->ret != -EAGAIN || left <= 0)
+			break;
+		/*
+		 * conn_break() shuts the socket down, which wakes us; the
+		 * socket's wake-ups are interruptible ones, and a work item
+		 * gets no signals.
+		 */
+		wait_event_interruptible_timeout(*sk_sleep(sk),
+						 sock_writeable(sk) ||
+						 !vfio_user_conn_usable(conn),
+						 left);
+	}
+	complete(&fs->done);
+}
+
+static int vfio_user_send_files(struct vfio_user_conn *conn, struct kvec *vec,
+				size_t nvec, size_t len, struct file **files,
+				unsigned int nr_files)
+{
+	struct vfio_user_file_send fs = {
+		.conn = conn,
+		.vec = vec,
+		.nvec = nvec,
+		.len = len,
+		.files = files,
+		.nr_files = nr_files,
+		.deadline = jiffies + msecs_to_jiffies(READ_ONCE(conn->timeout_ms)),
+	};
+
+	init_completion(&fs.done);
+	INIT_WORK_ONSTACK(&fs.work, vfio_user_file_send_fn);
+	queue_work(conn->wq, &fs.work);
+	/* Bounded by the deadline: the work item never waits longer. */
+	wait_for_completion(&fs.done);
+	destroy_work_on_stack(&fs.work);
+	return fs.ret;
+}
+
+/**
+ * vfio_user_send_frame() - send one whole frame
+ * @conn: the connection
+ * @hdr: its header
+ * @payload: its payload, or NULL
+ * @len: payload length
+ * @files: files to attach (SCM_RIGHTS), or NULL; the caller keeps its
+ *	references
+ * @nr_files: how many
+ * @killable: a fatal signal may end the wait for the socket
+ *
+ * A frame that was cut short leaves the stream out of step, so it breaks
+ * the connection; one that was not started at all (a signal before the
+ * first byte) does not.
+ *
+ * Return: 0, -EINTR (nothing sent), -ETOOMANYREFS (too many files in
+ * flight, nothing sent), -ENOMEM, or -EIO with the connection broken.
+ */
+int vfio_user_send_frame(struct vfio_user_conn *conn,
+			 struct vfio_user_header *hdr, const void *payload,
+			 size_t len, struct file **files, unsigned int nr_files,
+			 bool killable)
 {
 	struct msghdr m = { .msg_flags = MSG_NOSIGNAL };
 	struct kvec vec[2] = {
@@ -220,38 +339,25 @@ static int vfio_user_send_frame(struct vfio_user_conn *conn,
 		{ .iov_base = (void *)payload, .iov_len = len },
 	};
 	size_t total = sizeof(*hdr) + len;
-	struct cmsghdr *cmsg = NULL;
 	int ret;
 
-	if (nr_fds) {
-		m.msg_controllen = CMSG_SPACE(nr_fds * sizeof(int));
-		cmsg = kzalloc(m.msg_controllen, GFP_KERNEL);
-		if (!cmsg)
-			return -ENOMEM;
-		cmsg->cmsg_level = SOL_SOCKET;
-		cmsg->cmsg_type = SCM_RIGHTS;
-		cmsg->cmsg_len = CMSG_LEN(nr_fds * sizeof(int));
-		memcpy(CMSG_DATA(cmsg), fds, nr_fds * sizeof(int));
-		m.msg_control = cmsg;
-	}
-
-	if (killable) {
-		if (mutex_lock_killable(&conn->tx_lock)) {
-			kfree(cmsg);
-			return -EINTR;
-		}
-	} else {
-		mutex_lock(&conn->tx_lock);
-	}
-	if (!vfio_user_conn_usable(conn)) {
-		mutex_unlock(&conn->tx_lock);
-		kfree(cmsg);
-		return -EIO;
-	}
 	trace_vfio_user_send(conn->name, hdr);
-	ret = kernel_sendmsg(conn->sock, &m, vec, len ? 2 : 1, total);
-	mutex_unlock(&conn->tx_lock);
-	kfree(cmsg);
+	if (nr_files) {
+		ret = vfio_user_send_files(conn, vec, len ? 2 : 1, total, files,
+					   nr_files);
+	} else {
+		if (killable) {
+			if (mutex_lock_killable(&conn->tx_lock))
+				return -EINTR;
+		} else {
+			mutex_lock(&conn->tx_lock);
+		}
+		if (vfio_user_conn_usable(conn))
+			ret = kernel_sendmsg(conn->sock, &m, vec, len ? 2 : 1, total);
+		else
+			ret = -EIO;
+		mutex_unlock(&conn->tx_lock);
+	}
 
 	if (ret == total) {
 		vfio_user_stats_sent(conn, total);
@@ -265,7 +371,9 @@ static int vfio_user_send_frame(struct vfio_user_conn *conn,
 	/* Nothing was sent: the stream is still in step. */
 	if (ret == -EINTR || ret == -ERESTARTSYS)
 		return -EINTR;
-	if (ret == -EBADF || ret == -ETOOMANYREFS)
+	if (ret == -ETOOMANYREFS || ret == -ENOMEM)
+		return ret;
+	if (ret == -EIO)
 		return ret;
 	if (ret == -EAGAIN)
 		vfio_user_conn_break(conn, "server stopped reading: send timed out");
@@ -274,7 +382,12 @@ static int vfio_user_send_frame(struct vfio_user_conn *conn,
 	return -EIO;
 }
 
-static void vfio_user_note_rtt(struct vfio_user_conn *conn, ktime_t sent)
+/**
+ * vfio_user_note_rtt() - account a round trip in the statistics
+ * @conn: the connection
+ * @sent: when the request was sent
+ */
+void vfio_user_note_rtt(struct vfio_user_conn *conn, ktime_t sent)
 {
 	s64 rtt = ktime_to_ns(ktime_sub(ktime_get(), sent));
 	s64 max = atomic64_read(&conn->stats.max_rtt_ns);
@@ -288,14 +401,18 @@ static void vfio_user_note_rtt(struct vfio_user_conn *conn, ktime_t sent)
 	}
 }
 
-/*
- * Turn a reply's error field into a -errno the VMM can make sense of.
+/**
+ * vfio_user_reply_errno() - a reply's error field as a -errno for the VMM
+ * @error: the error field of an error reply
+ *
  * Codes from ERESTARTSYS (512) up are the kernel's own (restart requests,
  * ENOIOCTLCMD, EPROBE_DEFER...): returned from a syscall they would reach
  * the VMM as nonsense or make the syscall restart, so a server never gets
  * to choose them.
+ *
+ * Return: -@error, or -EIO for 0 and the kernel-internal codes.
  */
-static int vfio_user_reply_errno(u32 error)
+int vfio_user_reply_errno(u32 error)
 {
 	if (error == 0 || error >= ERESTARTSYS)
 		return -EIO;
@@ -310,6 +427,20 @@ static int vfio_user_reply_errno(u32 error)
 static void vfio_user_direct_rx(struct vfio_user_conn *conn,
 				struct vfio_user_msg *msg, bool killable,
 				unsigned long deadline);
+
+/* The sender says how its send went; a receiver may be waiting for that. */
+static void vfio_user_msg_sent(struct vfio_user_conn *conn,
+			       struct vfio_user_msg *msg, int state)
+{
+	/*
+	 * Release: a receiver that reads SENT also sees the request as the
+	 * sender left it.  Pairs with the acquire in vfio_user_wait_sent().
+	 */
+	smp_store_release(&msg->send_state, state);
+	/* Pairs with the barrier in wait_event(): wq_has_sleeper() has one. */
+	if (wq_has_sleeper(&conn->send_wait))
+		wake_up_all(&conn->send_wait);
+}
 
 static int vfio_user_wait_reply(struct vfio_user_conn *conn,
 				struct vfio_user_msg *msg, bool killable)
@@ -364,9 +495,6 @@ static int vfio_user_wait_reply(struct vfio_user_conn *conn,
 	return msg->status ? -ETIMEDOUT : 0;
 }
 
-static int vfio_user_sync_call(struct vfio_user_conn *conn,
-			       struct vfio_user_call *call);
-
 /**
  * vfio_user_conn_call() - send a request and wait for its reply
  * @conn: the connection
@@ -394,6 +522,9 @@ int vfio_user_conn_call(struct vfio_user_conn *conn,
 
 	call->reply_len = 0;
 	call->nr_files = 0;
+	if (call->nr_send_files > conn->caps.max_msg_fds &&
+	    conn->started)
+		return -EINVAL;
 	if (!vfio_user_conn_usable(conn))
 		return -EIO;
 	if (!conn->started)
@@ -404,7 +535,8 @@ int vfio_user_conn_call(struct vfio_user_conn *conn,
 		/* Ids may repeat; one no table entry will ever claim. */
 		hdr.msg_id = (u16)atomic_inc_return(&conn->noreply_id);
 		return vfio_user_send_frame(conn, &hdr, call->req, call->req_len,
-					    call->fds, call->nr_fds,
+					    call->send_files,
+					    call->nr_send_files,
 					    call->killable);
 	}
 
@@ -428,13 +560,19 @@ int vfio_user_conn_call(struct vfio_user_conn *conn,
 	msg->sent = ktime_get();
 
 	ret = vfio_user_send_frame(conn, &hdr, call->req, call->req_len,
-				   call->fds, call->nr_fds, call->killable);
+				   call->send_files, call->nr_send_files,
+				   call->killable);
+	vfio_user_msg_sent(conn, msg, ret ? VFIO_USER_MSG_FAILED :
+					    VFIO_USER_MSG_SENT);
 	if (ret) {
-		/* Not sent, or the breaker failed it already: either way done. */
+		/*
+		 * Take it back from the table.  If the receiver claimed it
+		 * first, for a reply to a request that never went out, it
+		 * sees FAILED, breaks the connection and never touches our
+		 * buffer: nothing to wait for.
+		 */
 		if (xa_cmpxchg(&conn->pending, id, msg, NULL, 0) == msg)
 			vfio_user_msg_put(msg);
-		else
-			wait_for_completion(&msg->done);
 		goto out;
 	}
 
@@ -503,8 +641,30 @@ static void vfio_user_rx_abort(struct vfio_user_conn *conn)
 {
 	if (conn->rx_msg)
 		vfio_user_msg_complete(conn->rx_msg, -EIO);
-	kfree(conn->rx_req);
+	kvfree(conn->rx_req);
 	vfio_user_rx_reset(conn);
+}
+
+/*
+ * A reply is answerable only once its request went out whole.  A fast
+ * server's reply can beat the sender back from sendmsg(), so wait for the
+ * sender to say how it went: it has nothing left to wait for but the
+ * socket, bounded by the send timeout.
+ */
+static int vfio_user_wait_sent(struct vfio_user_conn *conn,
+			       struct vfio_user_msg *msg)
+{
+	unsigned long timeout = msecs_to_jiffies(READ_ONCE(conn->timeout_ms));
+	/* Acquire: pairs with the release in vfio_user_msg_sent(). */
+	int state = smp_load_acquire(&msg->send_state);
+
+	if (state != VFIO_USER_MSG_SENDING)
+		return state;
+	wait_event_timeout(conn->send_wait,
+			   READ_ONCE(msg->send_state) != VFIO_USER_MSG_SENDING ||
+			   !vfio_user_conn_usable(conn), timeout);
+	/* Acquire again: the state may have changed while we slept. */
+	return smp_load_acquire(&msg->send_state);
 }
 
 /* A reply header arrived: find its request and check it fits. */
@@ -527,6 +687,11 @@ static int vfio_user_rx_reply(struct vfio_user_conn *conn, size_t len)
 	}
 	conn->rx_msg = msg;
 
+	if (vfio_user_wait_sent(conn, msg) != VFIO_USER_MSG_SENT) {
+		vfio_user_conn_break(conn, "reply to id %u before its request was sent",
+				     hdr->msg_id);
+		return -EIO;
+	}
 	if (hdr->command != msg->cmd) {
 		vfio_user_conn_break(conn, "reply to id %u has command %u, expected %u",
 				     hdr->msg_id, hdr->command, msg->cmd);
@@ -572,7 +737,8 @@ static int vfio_user_rx_server_req(struct vfio_user_conn *conn, size_t len)
 				     hdr->command, len, min_len, max_len);
 		return -EIO;
 	}
-	req = kmalloc(struct_size(req, payload, len), GFP_KERNEL_ACCOUNT);
+	/* Up to a MiB for a DMA_WRITE: not a job for the page allocator. */
+	req = kvmalloc(struct_size(req, payload, len), GFP_KERNEL_ACCOUNT);
 	if (!req) {
 		vfio_user_conn_break(conn, "out of memory for a server request");
 		return -ENOMEM;
@@ -583,14 +749,18 @@ static int vfio_user_rx_server_req(struct vfio_user_conn *conn, size_t len)
 	return 0;
 }
 
-/*
- * Check the header fields every frame must get right, before anything else
- * is read; sets *@len to the payload length.  Breaks the connection and
- * returns -EIO on a bad frame.
+/**
+ * vfio_user_check_frame() - the header checks every frame must pass
+ * @conn: the connection
+ * @hdr: a received header
+ * @len: set to the payload length
+ *
+ * Runs before anything else of the frame is read.
+ *
+ * Return: 0, or -EIO with the connection broken.
  */
-static int vfio_user_check_frame(struct vfio_user_conn *conn,
-				 const struct vfio_user_header *hdr,
-				 size_t *len)
+int vfio_user_check_frame(struct vfio_user_conn *conn,
+			  const struct vfio_user_header *hdr, size_t *len)
 {
 	u32 type = hdr->flags & VFIO_USER_F_TYPE_MASK;
 
@@ -635,213 +805,6 @@ static int vfio_user_rx_header(struct vfio_user_conn *conn)
 	if ((conn->rx_hdr.flags & VFIO_USER_F_TYPE_MASK) == VFIO_USER_F_TYPE_REPLY)
 		return vfio_user_rx_reply(conn, len);
 	return vfio_user_rx_server_req(conn, len);
-}
-
-/*
- * Synchronous exchanges, before the receive worker starts.
- *
- * The kernel cannot take file descriptors from a recvmsg with a kernel
- * control buffer (scm_detach_fds() refuses it), yet GET_REGION_INFO replies
- * carry the fds of mmap-able regions.  So the bind handshake runs in the
- * context of the process writing new_device: each reply is received with a
- * control buffer in that process's own memory, the fds land in its table
- * (close-on-exec) for an instant, and each is turned into a file reference
- * and closed at once.  No descriptor outlives the exchange.
- */
-
-/* Room for the most fds we accept in one message. */
-#define VFIO_USER_CTL_LEN	CMSG_SPACE(VFIO_USER_OUR_MAX_MSG_FDS * sizeof(int))
-
-/**
- * struct vfio_user_fd_rx - where a synchronous exchange puts received fds
- * @ctl: control buffer in the caller's address space, 0 when it has none
- * @files: references to the files received
- * @max: capacity of @files
- * @nr: files received
- * @excess: the server sent more fds than fit; they were closed
- */
-struct vfio_user_fd_rx {
-	unsigned long ctl;
-	struct file **files;
-	unsigned int max;
-	unsigned int nr;
-	bool excess;
-};
-
-/* Turn the fds a recvmsg installed in our caller into file references. */
-static void vfio_user_take_fds(struct vfio_user_fd_rx *fdrx, size_t used)
-{
-	u8 buf[VFIO_USER_CTL_LEN] __aligned(sizeof(long));
-	size_t off = 0;
-
-	if (!used)
-		return;
-	if (used > sizeof(buf) || copy_from_user(buf, (void __user *)fdrx->ctl, used)) {
-		fdrx->excess = true;
-		return;
-	}
-	while (off + sizeof(struct cmsghdr) <= used) {
-		struct cmsghdr *cmsg = (struct cmsghdr *)(buf + off);
-		unsigned int i, n;
-		int *fds;
-
-		if (cmsg->cmsg_len < sizeof(*cmsg) || cmsg->cmsg_len > used - off)
-			break;
-		if (cmsg->cmsg_level == SOL_SOCKET && cmsg->cmsg_type == SCM_RIGHTS) {
-			n = (cmsg->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-			fds = (int *)CMSG_DATA(cmsg);
-			for (i = 0; i < n; i++) {
-				struct file *file = fget(fds[i]);
-
-				close_fd(fds[i]);
-				if (!file)
-					continue;
-				if (fdrx->nr < fdrx->max) {
-					fdrx->files[fdrx->nr++] = file;
-				} else {
-					fput(file);
-					fdrx->excess = true;
-				}
-			}
-		}
-		off += CMSG_ALIGN(cmsg->cmsg_len);
-	}
-}
-
-/*
- * Receive exactly @len bytes, blocking up to the socket's receive timeout
- * for each read.  NULL @buf drops them.  Breaks the connection on failure.
- */
-static int vfio_user_recv_sync(struct vfio_user_conn *conn, void *buf,
-			       size_t len, struct vfio_user_fd_rx *fdrx)
-{
-	u8 scratch[256];
-	size_t done = 0;
-	int ret;
-
-	while (done < len) {
-		size_t chunk = buf ? len - done : min(len - done, sizeof(scratch));
-		struct kvec vec = {
-			.iov_base = buf ? buf + done : scratch,
-			.iov_len = chunk,
-		};
-		struct msghdr m = { };
-
-		iov_iter_kvec(&m.msg_iter, ITER_DEST, &vec, 1, chunk);
-		if (fdrx->ctl) {
-			m.msg_control_user = (void __user *)fdrx->ctl;
-			m.msg_control_is_user = true;
-			m.msg_controllen = VFIO_USER_CTL_LEN;
-		}
-		ret = sock_recvmsg(conn->sock, &m, MSG_CMSG_CLOEXEC);
-		if (fdrx->ctl)
-			vfio_user_take_fds(fdrx, VFIO_USER_CTL_LEN - m.msg_controllen);
-		if (m.msg_flags & MSG_CTRUNC)
-			fdrx->excess = true;
-		if (ret > 0) {
-			atomic64_add(ret, &conn->stats.bytes_received);
-			done += ret;
-			continue;
-		}
-		if (ret == 0)
-			vfio_user_conn_break(conn, "server closed the connection");
-		else if (ret == -EAGAIN)
-			vfio_user_conn_break(conn, "no reply within %u ms", conn->timeout_ms);
-		else if (ret == -EINTR || ret == -ERESTARTSYS)
-			vfio_user_conn_break(conn, "interrupted while receiving");
-		else
-			vfio_user_conn_break(conn, "receive failed with error %d", ret);
-		return ret == -EAGAIN ? -ETIMEDOUT : ret == -ERESTARTSYS ? -EINTR :
-		       ret ? ret : -EIO;
-	}
-	return 0;
-}
-
-static void vfio_user_put_files(struct file **files, unsigned int nr)
-{
-	while (nr)
-		fput(files[--nr]);
-}
-
-/* One request and its reply, read by the caller itself. */
-static int vfio_user_sync_call(struct vfio_user_conn *conn,
-			       struct vfio_user_call *call)
-{
-	struct vfio_user_header hdr = {
-		.msg_id = conn->next_id++,
-		.command = call->cmd,
-		.msg_size = sizeof(hdr) + call->req_len,
-		.flags = VFIO_USER_F_TYPE_COMMAND,
-	};
-	struct vfio_user_fd_rx fdrx = {
-		.files = call->files,
-		.max = call->max_files,
-	};
-	struct vfio_user_header reply;
-	ktime_t sent = ktime_get();
-	size_t len;
-	int ret;
-
-	ret = vfio_user_send_frame(conn, &hdr, call->req, call->req_len,
-				   call->fds, call->nr_fds, call->killable);
-	if (ret)
-		return ret;
-
-	if (current->mm) {
-		fdrx.ctl = vm_mmap(NULL, 0, PAGE_SIZE, PROT_READ | PROT_WRITE,
-				   MAP_PRIVATE | MAP_ANONYMOUS, 0);
-		if (IS_ERR_VALUE(fdrx.ctl))
-			fdrx.ctl = 0;
-	}
-
-	ret = vfio_user_recv_sync(conn, &reply, sizeof(reply), &fdrx);
-	if (ret)
-		goto out;
-	atomic64_inc(&conn->stats.msgs_received);
-	ret = -EIO;
-	if (vfio_user_check_frame(conn, &reply, &len))
-		goto out;
-	if ((reply.flags & VFIO_USER_F_TYPE_MASK) != VFIO_USER_F_TYPE_REPLY ||
-	    reply.msg_id != hdr.msg_id || reply.command != hdr.command) {
-		vfio_user_conn_break(conn,
-				     "expected reply to %u (id %u), got %u id %u flags 0x%x",
-				     hdr.command, hdr.msg_id, reply.command,
-				     reply.msg_id, reply.flags);
-		goto out;
-	}
-	if (reply.flags & VFIO_USER_F_ERROR) {
-		ret = vfio_user_recv_sync(conn, NULL, len, &fdrx);
-		if (!ret) {
-			atomic64_inc(&conn->stats.errors);
-			ret = vfio_user_reply_errno(reply.error_reply);
-		}
-		goto out;
-	}
-	if (len > call->reply_cap) {
-		vfio_user_conn_break(conn,
-				     "reply to command %u is %zu bytes, more than the %zu expected",
-				     call->cmd, len, call->reply_cap);
-		goto out;
-	}
-	ret = vfio_user_recv_sync(conn, call->reply, len, &fdrx);
-	if (ret)
-		goto out;
-	call->reply_len = len;
-	vfio_user_note_rtt(conn, sent);
-out:
-	if (fdrx.excess || (fdrx.nr && (ret || !call->max_files))) {
-		vfio_user_put_files(fdrx.files, fdrx.nr);
-		fdrx.nr = 0;
-		if (!ret || vfio_user_conn_usable(conn)) {
-			vfio_user_conn_break(conn,
-					     "server attached fds to a message that takes none");
-			ret = -EIO;
-		}
-	}
-	call->nr_files = fdrx.nr;
-	if (fdrx.ctl)
-		vm_munmap(fdrx.ctl, PAGE_SIZE);
-	return ret;
 }
 
 /* The whole frame is in: hand it to its waiter or the request worker. */
@@ -965,8 +928,14 @@ out:
 	mutex_unlock(&conn->rx_lock);
 }
 
-/* Is there anything for the receiver to do on the socket? */
-static bool vfio_user_rx_pending(struct vfio_user_conn *conn)
+/**
+ * vfio_user_conn_readable() - is there anything for a receiver to do?
+ * @conn: the connection
+ *
+ * Return: true when bytes are queued, the server has closed its end, or
+ * the connection is no longer usable.
+ */
+bool vfio_user_conn_readable(struct vfio_user_conn *conn)
 {
 	struct sock *sk = conn->sock->sk;
 
@@ -997,9 +966,18 @@ static void vfio_user_direct_rx(struct vfio_user_conn *conn,
 	/* Pairs with vfio_user_sk_data_ready(): see the frame queued before. */
 	smp_mb();
 	while (!completion_done(&msg->done) && vfio_user_conn_usable(conn)) {
+		/*
+		 * Every frame is a point to stop: a server streaming requests
+		 * that are answered at once never lets the socket run dry.
+		 */
+		if (time_after_eq(jiffies, deadline) ||
+		    (killable && fatal_signal_pending(current)))
+			break;
 		ret = vfio_user_rx_step(conn, scratch, sizeof(scratch));
-		if (ret > 0)
+		if (ret > 0) {
+			cond_resched();
 			continue;
+		}
 		/* Broken, or held back by server requests: the worker's turn. */
 		if (ret < 0 || vfio_user_reqs_full(conn))
 			break;
@@ -1008,11 +986,11 @@ static void vfio_user_direct_rx(struct vfio_user_conn *conn,
 			break;
 		if (killable)
 			left = wait_event_killable_timeout(conn->rx_wait,
-							   vfio_user_rx_pending(conn),
+							   vfio_user_conn_readable(conn),
 							   left);
 		else
 			left = wait_event_timeout(conn->rx_wait,
-						  vfio_user_rx_pending(conn), left);
+						  vfio_user_conn_readable(conn), left);
 		if (left <= 0)
 			break;
 	}
@@ -1025,7 +1003,7 @@ static void vfio_user_direct_rx(struct vfio_user_conn *conn,
 	 * here or queues the worker there.
 	 */
 	smp_mb();
-	if (READ_ONCE(conn->rx_hdr_len) || vfio_user_rx_pending(conn))
+	if (READ_ONCE(conn->rx_hdr_len) || vfio_user_conn_readable(conn))
 		queue_work(conn->wq, &conn->rx_work);
 }
 
@@ -1089,7 +1067,7 @@ static void vfio_user_req_work(struct work_struct *work)
 				vfio_user_conn_reply(conn, &req->hdr, NULL, 0,
 						     EOPNOTSUPP);
 		}
-		kfree(req);
+		kvfree(req);
 		if (was_full && vfio_user_conn_usable(conn))
 			queue_work(conn->wq, &conn->rx_work);
 		cond_resched();
@@ -1127,6 +1105,8 @@ static void vfio_user_sk_state_change(struct sock *sk)
 	if (conn) {
 		wake_up(&conn->rx_wait);
 		queue_work(conn->wq, &conn->rx_work);
+		/* Also wakes whoever waits for room in the socket. */
+		conn->saved_state_change(sk);
 	}
 	read_unlock_bh(&sk->sk_callback_lock);
 }
@@ -1200,6 +1180,7 @@ int vfio_user_conn_connect(struct vfio_user_conn *conn, const char *path)
 	mutex_init(&conn->tx_lock);
 	mutex_init(&conn->rx_lock);
 	init_waitqueue_head(&conn->rx_wait);
+	init_waitqueue_head(&conn->send_wait);
 	spin_lock_init(&conn->lock);
 	xa_init_flags(&conn->pending, XA_FLAGS_ALLOC);
 	INIT_LIST_HEAD(&conn->reqs);
@@ -1267,6 +1248,8 @@ err_wq:
  */
 void vfio_user_conn_start(struct vfio_user_conn *conn)
 {
+	/* The handshake left its own deadline on the socket. */
+	vfio_user_conn_set_timeout(conn, conn->timeout_ms);
 	vfio_user_install_callbacks(conn);
 	conn->started = true;
 	/* Anything the server sent before the callbacks were in place. */
@@ -1304,7 +1287,7 @@ void vfio_user_conn_destroy(struct vfio_user_conn *conn)
 	vfio_user_rx_abort(conn);
 	vfio_user_fail_pending(conn);
 	list_for_each_entry_safe(req, tmp, &conn->reqs, list)
-		kfree(req);
+		kvfree(req);
 	INIT_LIST_HEAD(&conn->reqs);
 	conn->nr_reqs = 0;
 

@@ -30,6 +30,7 @@
 #include <linux/list.h>
 #include <linux/mutex.h>
 #include <linux/rwsem.h>
+#include <linux/socket.h>
 #include <linux/spinlock.h>
 #include <linux/types.h>
 #include <linux/un.h>
@@ -138,6 +139,8 @@ struct vfio_user_server_req;
  * @direct_rx: a caller holds @rx_lock and waits on @rx_wait; the socket
  *	callbacks wake it instead of queueing the worker
  * @rx_wait: where a direct receiver waits for the socket
+ * @send_wait: where a receiver waits for a request's sender (see
+ *	transport.c: a reply is taken only once its request was sent)
  * @lock: protects @state, @reason, @pending ids, @reqs, @nr_reqs
  * @state: enum vfio_user_conn_state
  * @reason: why the connection broke, for sysfs and dmesg
@@ -156,6 +159,9 @@ struct vfio_user_server_req;
  * @max_rx_payload: largest payload accepted before the frame is read
  * @started: the receive worker owns the socket (vfio_user_conn_start())
  * @timeout_ms: bound on every wait for the server
+ * @bind_deadline: jiffies by which the whole bind handshake must be done
+ * @sync_ctl: control buffer (in the bind writer's borrowed mm) of the
+ *	handshake's work item, 0 when files cannot be received
  * @caps: what VERSION negotiated
  * @stats: counters
  * @saved_data_ready: the socket's callback before we installed ours
@@ -183,6 +189,7 @@ struct vfio_user_conn {
 	struct mutex rx_lock;
 	bool direct_rx;
 	wait_queue_head_t rx_wait;
+	wait_queue_head_t send_wait;
 	/* protects state, reason, reqs and nr_reqs */
 	spinlock_t lock;
 	enum vfio_user_conn_state state;
@@ -204,6 +211,8 @@ struct vfio_user_conn {
 
 	bool started;
 	unsigned int timeout_ms;
+	unsigned long bind_deadline;
+	unsigned long sync_ctl;
 	struct vfio_user_caps caps;
 	struct vfio_user_stats stats;
 
@@ -284,6 +293,7 @@ struct vfio_user_dma_stats {
 };
 
 struct vfio_user_dma_window;
+struct vfio_user_bar_map;
 
 /**
  * struct vfio_user_dev - a bound vfio-user server, a device on our bus
@@ -306,12 +316,18 @@ struct vfio_user_dma_window;
  * @dma_iova: first IOVA of the window announced to the server
  * @dma_size: its size
  * @dma_open: DMA may be served: between open_device and close_device
+ * @dma_opening: open_device is announcing the window: the mode and window
+ *	may not change
  * @dma_active: the mode in use while @dma_open
- * @dma_window: the zero-copy window while open in that mode
+ * @dma_window: the zero-copy window, published from before DMA_MAP until
+ *	it is fully unpinned at close (see dma.c)
  * @dma_buf: buffer for serving DMA messages while open; only the request
  *	worker uses it, under @dma_rwsem
  * @dma_stats: DMA counters
  * @vdev: the vfio_device registered by probe, NULL when not registered
+ * @bar_map: the VMM's mappings of the server's regions (bar.c), made at
+ *	open_device and let go at close_device; NULL while the device is
+ *	closed or when no region is mmap-able
  * @debugfs: this device's debugfs directory
  */
 struct vfio_user_dev {
@@ -333,11 +349,13 @@ struct vfio_user_dev {
 	u64 dma_iova;
 	u64 dma_size;
 	bool dma_open;
+	bool dma_opening;
 	enum vfio_user_dma_mode dma_active;
 	struct vfio_user_dma_window *dma_window;
 	struct vfio_user_dma_access *dma_buf;
 	struct vfio_user_dma_stats dma_stats;
 	struct vfio_user_vdev *vdev;
+	struct vfio_user_bar_map *bar_map;
 	struct dentry *debugfs;
 };
 
@@ -354,12 +372,14 @@ static inline struct vfio_user_dev *to_vfio_user_dev(struct device *dev)
  * @reply: buffer for the reply payload, may be NULL when @reply_cap is 0
  * @reply_cap: capacity of @reply; a longer reply breaks the connection
  * @reply_len: set to the reply payload length on success
- * @fds: the caller's file descriptors to attach to the request
- * @nr_fds: how many; at most the server's max_msg_fds
- * @files: where file references received with the reply go; only before
- *	vfio_user_conn_start(), see transport.c
+ * @send_files: files to attach to the request (the caller keeps its
+ *	references); they are sent from a kernel thread, see fds.c
+ * @nr_send_files: how many; at most the server's max_msg_fds
+ * @files: where file references received with the reply go; only during
+ *	the bind (exchange.c)
  * @max_files: capacity of @files; a reply with more fds breaks the connection
- * @nr_files: set to the number of @files filled in, the caller puts them
+ * @nr_files: set to the number of @files filled in, which the caller then
+ *	owns; 0 whenever the call fails
  * @no_reply: send with VFIO_USER_F_NO_REPLY and do not wait
  * @killable: a fatal signal ends the wait (not during close paths)
  */
@@ -370,8 +390,8 @@ struct vfio_user_call {
 	void *reply;
 	size_t reply_cap;
 	size_t reply_len;
-	const int *fds;
-	unsigned int nr_fds;
+	struct file **send_files;
+	unsigned int nr_send_files;
 	struct file **files;
 	unsigned int max_files;
 	unsigned int nr_files;
@@ -379,7 +399,47 @@ struct vfio_user_call {
 	bool killable;
 };
 
+/* Room for the most fds we accept in one message. */
+#define VFIO_USER_CTL_LEN	CMSG_SPACE(VFIO_USER_OUR_MAX_MSG_FDS * sizeof(int))
+
+/**
+ * struct vfio_user_fd_rx - where a receive puts the files it takes
+ * @files: references to the files received, owned by the receiver
+ * @max: capacity of @files
+ * @nr: files received
+ * @excess: files came that were not taken (too many, unaccounted for, or
+ *	refused): a protocol error for the caller to act on
+ */
+struct vfio_user_fd_rx {
+	struct file **files;
+	unsigned int max;
+	unsigned int nr;
+	bool excess;
+};
+
+/* fds.c */
+int vfio_user_fd_sendmsg(struct socket *sock, struct kvec *vec, size_t nvec,
+			 size_t len, struct file **files, unsigned int nr);
+int vfio_user_fd_recvmsg(struct socket *sock, void *buf, size_t len,
+			 unsigned long ctl, struct vfio_user_fd_rx *rx);
+void vfio_user_fd_put_all(struct vfio_user_fd_rx *rx);
+
+/* exchange.c */
+int vfio_user_conn_bind_run(struct vfio_user_conn *conn, int (*fn)(void *),
+			    void *arg);
+int vfio_user_sync_call(struct vfio_user_conn *conn,
+			struct vfio_user_call *call);
+
 /* transport.c */
+int vfio_user_send_frame(struct vfio_user_conn *conn,
+			 struct vfio_user_header *hdr, const void *payload,
+			 size_t len, struct file **files, unsigned int nr_files,
+			 bool killable);
+int vfio_user_check_frame(struct vfio_user_conn *conn,
+			  const struct vfio_user_header *hdr, size_t *len);
+int vfio_user_reply_errno(u32 error);
+void vfio_user_note_rtt(struct vfio_user_conn *conn, ktime_t sent);
+bool vfio_user_conn_readable(struct vfio_user_conn *conn);
 int vfio_user_conn_connect(struct vfio_user_conn *conn, const char *path);
 void vfio_user_conn_start(struct vfio_user_conn *conn);
 void vfio_user_conn_destroy(struct vfio_user_conn *conn);
@@ -429,6 +489,13 @@ void vfio_user_dma_close(struct vfio_user_dev *udev);
 void vfio_user_dma_unmap(struct vfio_user_dev *udev, u64 iova, u64 length);
 void vfio_user_dma_serve(void *owner, const struct vfio_user_header *hdr,
 			 const void *payload, size_t len);
+
+/* bar.c */
+struct vfio_user_bar_map *vfio_user_bar_create(struct vfio_user_dev *udev);
+void vfio_user_bar_destroy(struct vfio_user_bar_map *map);
+void vfio_user_bar_set_open(struct vfio_user_bar_map *map, bool open);
+int vfio_user_bar_mmap(struct vfio_user_bar_map *map,
+		       struct vm_area_struct *vma);
 
 /* fs.c */
 struct file *vfio_user_fs_file(const char *name,
