@@ -31,6 +31,8 @@ static int vfio_user_stats_show(struct seq_file *m, void *unused)
 	seq_printf(m, "errors: %lld\n", atomic64_read(&st->errors));
 	seq_printf(m, "timeouts: %lld\n", atomic64_read(&st->timeouts));
 	seq_printf(m, "server_requests: %lld\n", atomic64_read(&st->server_reqs));
+	seq_printf(m, "server_requests_refused: %lld\n",
+		   atomic64_read(&st->server_reqs_refused));
 	seq_printf(m, "in_flight: %u\n", in_flight);
 	seq_printf(m, "max_rtt_ns: %lld\n", atomic64_read(&st->max_rtt_ns));
 	seq_printf(m, "dma_bytes_read: %lld\n", atomic64_read(&dst->bytes_read));

@@ -1,14 +1,11 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
- * vfio_user transport: the AF_UNIX socket, the receive worker, the send
- * path and the table of requests waiting for their replies.
+ * vfio_user transport: the connection's life, the send path and the table
+ * of requests waiting for their replies.  What arrives is rx.c's; the
+ * bind-time exchange is exchange.c's.
  *
- * The socket callbacks only queue work.  The receive worker reads frames
- * without blocking (MSG_DONTWAIT), in two phases: the 16-byte header, then
- * the payload, straight into the buffer of the request it answers.  Every
- * header field is checked before the payload is read.  Anything the server
- * gets wrong breaks the connection: every waiter fails at once and every
- * later request fails without touching the socket.
+ * Anything the server gets wrong breaks the connection: every waiter fails
+ * at once and every later request fails without touching the socket.
  *
  * Ownership of a pending request (struct vfio_user_msg): it sits in
  * conn->pending, keyed by message id, holding a reference for the table.
@@ -41,86 +38,10 @@
 #include <linux/wait_bit.h>
 #include <net/sock.h>
 
-#include "vfio_user_priv.h"
+#include "transport.h"
 
 #define CREATE_TRACE_POINTS
 #include "trace.h"
-
-/* Frames the receive worker handles before it yields its CPU. */
-#define VFIO_USER_RX_BUDGET	256
-
-/**
- * enum vfio_user_msg_send - how far a request in the table got on the wire
- * @VFIO_USER_MSG_SENDING: in the table, not yet (wholly) sent
- * @VFIO_USER_MSG_SENT: sent whole: a reply may be taken
- * @VFIO_USER_MSG_FAILED: its send failed: no reply can be for it
- */
-enum vfio_user_msg_send {
-	VFIO_USER_MSG_SENDING,
-	VFIO_USER_MSG_SENT,
-	VFIO_USER_MSG_FAILED,
-};
-
-/**
- * struct vfio_user_msg - a request waiting for its reply
- * @ref: one for the waiter, one for the pending table
- * @done: completed once the reply has been received or the request failed
- * @send_state: enum vfio_user_msg_send; set by the sender (release), read
- *	by the receiver (acquire), who waits on it with wait_var_event()
- * @id: message id on the wire
- * @cmd: command of the request; the reply must echo it
- * @reply: where the reply payload goes; NULL once abandoned
- * @reply_cap: capacity of @reply
- * @reply_len: reply payload received
- * @reply_flags: flags of the reply header
- * @reply_error: error field of the reply header
- * @status: 0 when a reply arrived, else -errno
- * @abandoned: the waiter was killed; drop the reply (under the xa_lock)
- * @sent: when the request was sent, for the round-trip statistics
- */
-struct vfio_user_msg {
-	refcount_t ref;
-	struct completion done;
-	int send_state;
-	u16 id;
-	u16 cmd;
-	void *reply;
-	size_t reply_cap;
-	size_t reply_len;
-	u32 reply_flags;
-	u32 reply_error;
-	int status;
-	bool abandoned;
-	ktime_t sent;
-};
-
-/**
- * struct vfio_user_server_req - a request the server sent us
- * @list: entry in conn->reqs
- * @hdr: its header
- * @len: payload length
- * @payload: @len bytes
- */
-struct vfio_user_server_req {
-	struct list_head list;
-	struct vfio_user_header hdr;
-	size_t len;
-	u8 payload[];
-};
-
-static void vfio_user_msg_put(struct vfio_user_msg *msg)
-{
-	if (refcount_dec_and_test(&msg->ref))
-		kfree(msg);
-}
-
-/* Called by whoever took @msg out of the pending table. */
-static void vfio_user_msg_complete(struct vfio_user_msg *msg, int status)
-{
-	msg->status = status;
-	complete(&msg->done);
-	vfio_user_msg_put(msg);
-}
 
 static const char *const vfio_user_state_names[] = {
 	[VFIO_USER_CONN_CONNECTED] = "connected",
@@ -333,17 +254,37 @@ int vfio_user_send_frame(struct vfio_user_conn *conn,
 			 size_t len, struct file **files, unsigned int nr_files,
 			 bool killable)
 {
-	struct msghdr m = { .msg_flags = MSG_NOSIGNAL };
 	struct kvec vec[2] = {
 		{ .iov_base = hdr, .iov_len = sizeof(*hdr) },
 		{ .iov_base = (void *)payload, .iov_len = len },
 	};
-	size_t total = sizeof(*hdr) + len;
-	int ret;
 
 	trace_vfio_user_send(conn->name, hdr);
+	return vfio_user_send_vec(conn, vec, len ? 2 : 1, sizeof(*hdr) + len,
+				  files, nr_files, killable);
+}
+
+/**
+ * vfio_user_send_vec() - send whole frames, already built
+ * @conn: the connection
+ * @vec: the bytes: one frame, or several back to back
+ * @nvec: entries of @vec
+ * @total: their length
+ * @files: as for vfio_user_send_frame()
+ * @nr_files: likewise
+ * @killable: likewise
+ *
+ * Return: as vfio_user_send_frame().
+ */
+int vfio_user_send_vec(struct vfio_user_conn *conn, struct kvec *vec,
+		       size_t nvec, size_t total, struct file **files,
+		       unsigned int nr_files, bool killable)
+{
+	struct msghdr m = { .msg_flags = MSG_NOSIGNAL };
+	int ret;
+
 	if (nr_files) {
-		ret = vfio_user_send_files(conn, vec, len ? 2 : 1, total, files,
+		ret = vfio_user_send_files(conn, vec, nvec, total, files,
 					   nr_files);
 	} else {
 		if (killable) {
@@ -353,7 +294,7 @@ int vfio_user_send_frame(struct vfio_user_conn *conn,
 			mutex_lock(&conn->tx_lock);
 		}
 		if (vfio_user_conn_usable(conn))
-			ret = kernel_sendmsg(conn->sock, &m, vec, len ? 2 : 1, total);
+			ret = kernel_sendmsg(conn->sock, &m, vec, nvec, total);
 		else
 			ret = -EIO;
 		mutex_unlock(&conn->tx_lock);
@@ -424,10 +365,6 @@ int vfio_user_reply_errno(u32 error)
  * -EINTR or -EIO.  Never returns while the receive worker may still write
  * into the caller's reply buffer.
  */
-static void vfio_user_direct_rx(struct vfio_user_conn *conn,
-				struct vfio_user_msg *msg, bool killable,
-				unsigned long deadline);
-
 /* The sender says how its send went; a receiver may be waiting for that. */
 static void vfio_user_msg_sent(struct vfio_user_conn *conn,
 			       struct vfio_user_msg *msg, int state)
@@ -591,422 +528,6 @@ out:
 	return ret;
 }
 
-/*
- * Receive up to @len bytes without blocking.  Returns the count, 0 when
- * nothing is queued, or -EIO after breaking the connection (server closed,
- * fds attached, socket error).
- */
-static int vfio_user_recv(struct vfio_user_conn *conn, void *buf, size_t len)
-{
-	struct msghdr m = { .msg_flags = 0 };
-	struct kvec vec = { .iov_base = buf, .iov_len = len };
-	int ret;
-
-	/*
-	 * msg_control stays NULL: the kernel cannot take fds from a kernel
-	 * recvmsg, and with no control buffer the socket layer drops any the
-	 * server attached and reports MSG_CTRUNC.
-	 */
-	ret = kernel_recvmsg(conn->sock, &m, &vec, 1, len, MSG_DONTWAIT);
-	if (ret == -EAGAIN)
-		return 0;
-	if (ret > 0 && (m.msg_flags & MSG_CTRUNC)) {
-		vfio_user_conn_break(conn,
-				     "server attached fds to a message that takes none");
-		return -EIO;
-	}
-	if (ret > 0) {
-		atomic64_add(ret, &conn->stats.bytes_received);
-		return ret;
-	}
-	if (ret == 0)
-		vfio_user_conn_break(conn, "server closed the connection");
-	else
-		vfio_user_conn_break(conn, "receive failed with error %d", ret);
-	return -EIO;
-}
-
-static void vfio_user_rx_reset(struct vfio_user_conn *conn)
-{
-	conn->rx_hdr_len = 0;
-	conn->rx_len = 0;
-	conn->rx_off = 0;
-	conn->rx_msg = NULL;
-	conn->rx_req = NULL;
-	conn->rx_discard = false;
-}
-
-/* Give back whatever half-received frame the worker owns. */
-static void vfio_user_rx_abort(struct vfio_user_conn *conn)
-{
-	if (conn->rx_msg)
-		vfio_user_msg_complete(conn->rx_msg, -EIO);
-	kvfree(conn->rx_req);
-	vfio_user_rx_reset(conn);
-}
-
-/*
- * A reply is answerable only once its request went out whole.  A fast
- * server's reply can beat the sender back from sendmsg(), so wait for the
- * sender to say how it went: it has nothing left to wait for but the
- * socket, bounded by the send timeout.
- */
-static int vfio_user_wait_sent(struct vfio_user_conn *conn,
-			       struct vfio_user_msg *msg)
-{
-	unsigned long timeout = msecs_to_jiffies(READ_ONCE(conn->timeout_ms));
-	/* Acquire: pairs with the release in vfio_user_msg_sent(). */
-	int state = smp_load_acquire(&msg->send_state);
-
-	if (state != VFIO_USER_MSG_SENDING)
-		return state;
-	wait_event_timeout(conn->send_wait,
-			   READ_ONCE(msg->send_state) != VFIO_USER_MSG_SENDING ||
-			   !vfio_user_conn_usable(conn), timeout);
-	/* Acquire again: the state may have changed while we slept. */
-	return smp_load_acquire(&msg->send_state);
-}
-
-/* A reply header arrived: find its request and check it fits. */
-static int vfio_user_rx_reply(struct vfio_user_conn *conn, size_t len)
-{
-	const struct vfio_user_header *hdr = &conn->rx_hdr;
-	struct vfio_user_msg *msg;
-	bool abandoned = false;
-
-	xa_lock(&conn->pending);
-	msg = __xa_erase(&conn->pending, hdr->msg_id);
-	if (msg)
-		abandoned = msg->abandoned;
-	xa_unlock(&conn->pending);
-	if (!msg) {
-		vfio_user_conn_break(conn,
-				     "reply to id %u, which is not pending (unknown or duplicate)",
-				     hdr->msg_id);
-		return -EIO;
-	}
-	conn->rx_msg = msg;
-
-	if (vfio_user_wait_sent(conn, msg) != VFIO_USER_MSG_SENT) {
-		vfio_user_conn_break(conn, "reply to id %u before its request was sent",
-				     hdr->msg_id);
-		return -EIO;
-	}
-	if (hdr->command != msg->cmd) {
-		vfio_user_conn_break(conn, "reply to id %u has command %u, expected %u",
-				     hdr->msg_id, hdr->command, msg->cmd);
-		return -EIO;
-	}
-	msg->reply_flags = hdr->flags;
-	msg->reply_error = hdr->error_reply;
-	/* An error reply should be a bare header; tolerate and drop more. */
-	if ((hdr->flags & VFIO_USER_F_ERROR) || abandoned) {
-		conn->rx_discard = true;
-	} else if (len > msg->reply_cap) {
-		vfio_user_conn_break(conn,
-				     "reply to command %u is %zu bytes, more than the %zu expected",
-				     msg->cmd, len, msg->reply_cap);
-		return -EIO;
-	}
-	return 0;
-}
-
-/* A request header from the server arrived: check it, make room for it. */
-static int vfio_user_rx_server_req(struct vfio_user_conn *conn, size_t len)
-{
-	const struct vfio_user_header *hdr = &conn->rx_hdr;
-	size_t min_len = sizeof(struct vfio_user_dma_access);
-	size_t max_len = min_len;
-	struct vfio_user_server_req *req;
-
-	if (hdr->command == VFIO_USER_DMA_WRITE) {
-		max_len += VFIO_USER_OUR_MAX_DATA_XFER;
-	} else if (hdr->command != VFIO_USER_DMA_READ) {
-		vfio_user_conn_break(conn,
-				     "server sent command %u, which servers may not send",
-				     hdr->command);
-		return -EIO;
-	}
-	if (hdr->flags & VFIO_USER_F_ERROR) {
-		vfio_user_conn_break(conn, "server request id %u has the error flag",
-				     hdr->msg_id);
-		return -EIO;
-	}
-	if (len < min_len || len > max_len) {
-		vfio_user_conn_break(conn, "server request %u of %zu bytes, allowed %zu to %zu",
-				     hdr->command, len, min_len, max_len);
-		return -EIO;
-	}
-	/* Up to a MiB for a DMA_WRITE: not a job for the page allocator. */
-	req = kvmalloc(struct_size(req, payload, len), GFP_KERNEL_ACCOUNT);
-	if (!req) {
-		vfio_user_conn_break(conn, "out of memory for a server request");
-		return -ENOMEM;
-	}
-	req->hdr = *hdr;
-	req->len = len;
-	conn->rx_req = req;
-	return 0;
-}
-
-/**
- * vfio_user_check_frame() - the header checks every frame must pass
- * @conn: the connection
- * @hdr: a received header
- * @len: set to the payload length
- *
- * Runs before anything else of the frame is read.
- *
- * Return: 0, or -EIO with the connection broken.
- */
-int vfio_user_check_frame(struct vfio_user_conn *conn,
-			  const struct vfio_user_header *hdr, size_t *len)
-{
-	u32 type = hdr->flags & VFIO_USER_F_TYPE_MASK;
-
-	trace_vfio_user_recv(conn->name, hdr);
-	if (hdr->msg_size < sizeof(*hdr)) {
-		vfio_user_conn_break(conn, "frame size %u is smaller than a header",
-				     hdr->msg_size);
-		return -EIO;
-	}
-	*len = hdr->msg_size - sizeof(*hdr);
-	if (*len > READ_ONCE(conn->max_rx_payload)) {
-		vfio_user_conn_break(conn, "frame of %u bytes exceeds the limit of %zu",
-				     hdr->msg_size, conn->max_rx_payload + sizeof(*hdr));
-		return -EIO;
-	}
-	if (hdr->flags & ~VFIO_USER_F_ALL) {
-		vfio_user_conn_break(conn, "frame id %u has unknown flags 0x%x",
-				     hdr->msg_id, hdr->flags);
-		return -EIO;
-	}
-	if (type != VFIO_USER_F_TYPE_REPLY && type != VFIO_USER_F_TYPE_COMMAND) {
-		vfio_user_conn_break(conn, "frame id %u has unknown type %u",
-				     hdr->msg_id, type);
-		return -EIO;
-	}
-	if (type == VFIO_USER_F_TYPE_REPLY && (hdr->flags & VFIO_USER_F_NO_REPLY)) {
-		vfio_user_conn_break(conn, "reply id %u carries the no-reply flag",
-				     hdr->msg_id);
-		return -EIO;
-	}
-	return 0;
-}
-
-/* The header is complete: validate it, then find where the payload goes. */
-static int vfio_user_rx_header(struct vfio_user_conn *conn)
-{
-	size_t len;
-
-	if (vfio_user_check_frame(conn, &conn->rx_hdr, &len))
-		return -EIO;
-	conn->rx_len = len;
-	if ((conn->rx_hdr.flags & VFIO_USER_F_TYPE_MASK) == VFIO_USER_F_TYPE_REPLY)
-		return vfio_user_rx_reply(conn, len);
-	return vfio_user_rx_server_req(conn, len);
-}
-
-/* The whole frame is in: hand it to its waiter or the request worker. */
-static void vfio_user_rx_done(struct vfio_user_conn *conn)
-{
-	atomic64_inc(&conn->stats.msgs_received);
-
-	if (conn->rx_msg) {
-		if (!conn->rx_discard)
-			conn->rx_msg->reply_len = conn->rx_len;
-		vfio_user_msg_complete(conn->rx_msg, 0);
-	} else if (conn->rx_req) {
-		atomic64_inc(&conn->stats.server_reqs);
-		spin_lock(&conn->lock);
-		list_add_tail(&conn->rx_req->list, &conn->reqs);
-		conn->nr_reqs++;
-		spin_unlock(&conn->lock);
-		queue_work(conn->wq, &conn->req_work);
-	}
-	vfio_user_rx_reset(conn);
-}
-
-/* Where the next payload bytes go, and how many fit there. */
-static void *vfio_user_rx_dest(struct vfio_user_conn *conn, size_t *len,
-			       u8 *scratch, size_t scratch_len)
-{
-	size_t left = conn->rx_len - conn->rx_off;
-
-	if (conn->rx_req) {
-		*len = left;
-		return conn->rx_req->payload + conn->rx_off;
-	}
-	if (conn->rx_msg && !conn->rx_discard) {
-		*len = left;
-		return conn->rx_msg->reply + conn->rx_off;
-	}
-	*len = min(left, scratch_len);
-	return scratch;
-}
-
-static bool vfio_user_reqs_full(struct vfio_user_conn *conn)
-{
-	bool full;
-
-	spin_lock(&conn->lock);
-	full = conn->nr_reqs >= VFIO_USER_MAX_SERVER_REQS;
-	spin_unlock(&conn->lock);
-	return full;
-}
-
-/*
- * Receive what the socket holds of the current frame.  Returns 1 after
- * progress, 0 when the socket is empty (or back-pressure holds us), and
- * -EIO once the connection is broken.
- */
-static int vfio_user_rx_step(struct vfio_user_conn *conn, u8 *scratch,
-			     size_t scratch_len)
-{
-	size_t len;
-	void *dst;
-	int ret;
-
-	if (conn->rx_hdr_len < sizeof(conn->rx_hdr)) {
-		/*
-		 * Back-pressure: with the server's requests piling up, stop
-		 * reading; the request worker restarts us when it catches up.
-		 */
-		if (conn->rx_hdr_len == 0 && vfio_user_reqs_full(conn))
-			return 0;
-		ret = vfio_user_recv(conn, (u8 *)&conn->rx_hdr + conn->rx_hdr_len,
-				     sizeof(conn->rx_hdr) - conn->rx_hdr_len);
-		if (ret <= 0)
-			return ret;
-		conn->rx_hdr_len += ret;
-		if (conn->rx_hdr_len < sizeof(conn->rx_hdr))
-			return 1;
-		if (vfio_user_rx_header(conn))
-			return -EIO;
-		if (conn->rx_len == 0)
-			vfio_user_rx_done(conn);
-		return 1;
-	}
-
-	dst = vfio_user_rx_dest(conn, &len, scratch, scratch_len);
-	ret = vfio_user_recv(conn, dst, len);
-	if (ret <= 0)
-		return ret;
-	conn->rx_off += ret;
-	if (conn->rx_off == conn->rx_len)
-		vfio_user_rx_done(conn);
-	return 1;
-}
-
-static void vfio_user_rx_work(struct work_struct *work)
-{
-	struct vfio_user_conn *conn = container_of(work, struct vfio_user_conn,
-						   rx_work);
-	unsigned int steps;
-	u8 scratch[256];
-	int ret;
-
-	/* A caller receiving its own reply holds it, and requeues us after. */
-	if (!mutex_trylock(&conn->rx_lock))
-		return;
-	for (steps = 0; steps < VFIO_USER_RX_BUDGET; steps++) {
-		if (!vfio_user_conn_usable(conn))
-			break;
-		ret = vfio_user_rx_step(conn, scratch, sizeof(scratch));
-		if (ret == 0)
-			goto out;
-		if (ret < 0)
-			break;
-	}
-	if (vfio_user_conn_usable(conn)) {
-		/* Budget spent with data still queued: let others run. */
-		queue_work(conn->wq, &conn->rx_work);
-		goto out;
-	}
-	vfio_user_rx_abort(conn);
-out:
-	mutex_unlock(&conn->rx_lock);
-}
-
-/**
- * vfio_user_conn_readable() - is there anything for a receiver to do?
- * @conn: the connection
- *
- * Return: true when bytes are queued, the server has closed its end, or
- * the connection is no longer usable.
- */
-bool vfio_user_conn_readable(struct vfio_user_conn *conn)
-{
-	struct sock *sk = conn->sock->sk;
-
-	return !skb_queue_empty_lockless(&sk->sk_receive_queue) ||
-	       (READ_ONCE(sk->sk_shutdown) & RCV_SHUTDOWN) ||
-	       !vfio_user_conn_usable(conn);
-}
-
-/*
- * The caller receives frames itself until its reply is in, rather than
- * sleeping while the worker does: one wake-up and one context switch less
- * per request, which is most of a trapped access's cost.  Frames for other
- * callers are delivered on the way, server requests queued as usual.
- * Returns at a frame boundary or not, with the receive state left for the
- * worker (requeued when anything is left), once the reply is complete,
- * the connection breaks, @deadline passes or a fatal signal arrives: the
- * caller then finishes with the normal wait.  Must hold rx_lock.
- */
-static void vfio_user_direct_rx(struct vfio_user_conn *conn,
-				struct vfio_user_msg *msg, bool killable,
-				unsigned long deadline)
-{
-	u8 scratch[256];
-	long left;
-	int ret;
-
-	WRITE_ONCE(conn->direct_rx, true);
-	/* Pairs with vfio_user_sk_data_ready(): see the frame queued before. */
-	smp_mb();
-	while (!completion_done(&msg->done) && vfio_user_conn_usable(conn)) {
-		/*
-		 * Every frame is a point to stop: a server streaming requests
-		 * that are answered at once never lets the socket run dry.
-		 */
-		if (time_after_eq(jiffies, deadline) ||
-		    (killable && fatal_signal_pending(current)))
-			break;
-		ret = vfio_user_rx_step(conn, scratch, sizeof(scratch));
-		if (ret > 0) {
-			cond_resched();
-			continue;
-		}
-		/* Broken, or held back by server requests: the worker's turn. */
-		if (ret < 0 || vfio_user_reqs_full(conn))
-			break;
-		left = deadline - jiffies;
-		if (left <= 0)
-			break;
-		if (killable)
-			left = wait_event_killable_timeout(conn->rx_wait,
-							   vfio_user_conn_readable(conn),
-							   left);
-		else
-			left = wait_event_timeout(conn->rx_wait,
-						  vfio_user_conn_readable(conn), left);
-		if (left <= 0)
-			break;
-	}
-	WRITE_ONCE(conn->direct_rx, false);
-	mutex_unlock(&conn->rx_lock);
-	/*
-	 * Hand what is left (half a frame, queued frames) to the worker, only
-	 * now: a worker queued while we held rx_lock gave up at once.  Pairs
-	 * with vfio_user_sk_data_ready(): a frame queued as we leave is seen
-	 * here or queues the worker there.
-	 */
-	smp_mb();
-	if (READ_ONCE(conn->rx_hdr_len) || vfio_user_conn_readable(conn))
-		queue_work(conn->wq, &conn->rx_work);
-}
-
 /**
  * vfio_user_conn_reply() - answer a request the server sent us
  * @conn: the connection
@@ -1033,106 +554,6 @@ void vfio_user_conn_reply(struct vfio_user_conn *conn,
 		return;
 	vfio_user_send_frame(conn, &hdr, error ? NULL : payload,
 			     error ? 0 : len, NULL, 0, false);
-}
-
-/*
- * Serve the server's own requests, one at a time, away from the socket
- * callbacks (wrong context) and from the receive worker, so that replies
- * to our requests never wait behind a slow DMA.
- */
-static void vfio_user_req_work(struct work_struct *work)
-{
-	struct vfio_user_conn *conn = container_of(work, struct vfio_user_conn,
-						   req_work);
-	struct vfio_user_server_req *req;
-	bool was_full;
-
-	for (;;) {
-		spin_lock(&conn->lock);
-		req = list_first_entry_or_null(&conn->reqs,
-					       struct vfio_user_server_req, list);
-		if (req) {
-			list_del(&req->list);
-			was_full = conn->nr_reqs-- >= VFIO_USER_MAX_SERVER_REQS;
-		}
-		spin_unlock(&conn->lock);
-		if (!req)
-			return;
-
-		if (vfio_user_conn_usable(conn)) {
-			if (conn->serve)
-				conn->serve(conn->owner, &req->hdr, req->payload,
-					    req->len);
-			else
-				vfio_user_conn_reply(conn, &req->hdr, NULL, 0,
-						     EOPNOTSUPP);
-		}
-		kvfree(req);
-		if (was_full && vfio_user_conn_usable(conn))
-			queue_work(conn->wq, &conn->rx_work);
-		cond_resched();
-	}
-}
-
-/*
- * Socket callbacks.  They run in the server's context (inside its sendmsg
- * or close) with socket locks held: only queue the worker.
- */
-static void vfio_user_sk_data_ready(struct sock *sk)
-{
-	struct vfio_user_conn *conn;
-
-	read_lock_bh(&sk->sk_callback_lock);
-	conn = sk->sk_user_data;
-	if (conn) {
-		/* Pairs with vfio_user_direct_rx(): the frame is queued. */
-		smp_mb();
-		if (READ_ONCE(conn->direct_rx))
-			wake_up(&conn->rx_wait);
-		else
-			queue_work(conn->wq, &conn->rx_work);
-	}
-	read_unlock_bh(&sk->sk_callback_lock);
-}
-
-/* The server closed its end: the receiver reads what is left, then EOF. */
-static void vfio_user_sk_state_change(struct sock *sk)
-{
-	struct vfio_user_conn *conn;
-
-	read_lock_bh(&sk->sk_callback_lock);
-	conn = sk->sk_user_data;
-	if (conn) {
-		wake_up(&conn->rx_wait);
-		queue_work(conn->wq, &conn->rx_work);
-		/* Also wakes whoever waits for room in the socket. */
-		conn->saved_state_change(sk);
-	}
-	read_unlock_bh(&sk->sk_callback_lock);
-}
-
-static void vfio_user_install_callbacks(struct vfio_user_conn *conn)
-{
-	struct sock *sk = conn->sock->sk;
-
-	write_lock_bh(&sk->sk_callback_lock);
-	conn->saved_data_ready = sk->sk_data_ready;
-	conn->saved_state_change = sk->sk_state_change;
-	sk->sk_user_data = conn;
-	sk->sk_data_ready = vfio_user_sk_data_ready;
-	sk->sk_state_change = vfio_user_sk_state_change;
-	write_unlock_bh(&sk->sk_callback_lock);
-}
-
-static void vfio_user_restore_callbacks(struct vfio_user_conn *conn)
-{
-	struct sock *sk = conn->sock->sk;
-
-	write_lock_bh(&sk->sk_callback_lock);
-	sk->sk_user_data = NULL;
-	sk->sk_data_ready = conn->saved_data_ready;
-	sk->sk_state_change = conn->saved_state_change;
-	write_unlock_bh(&sk->sk_callback_lock);
 }
 
 /*
@@ -1178,14 +599,9 @@ int vfio_user_conn_connect(struct vfio_user_conn *conn, const char *path)
 	int ret;
 
 	mutex_init(&conn->tx_lock);
-	mutex_init(&conn->rx_lock);
-	init_waitqueue_head(&conn->rx_wait);
 	init_waitqueue_head(&conn->send_wait);
 	spin_lock_init(&conn->lock);
 	xa_init_flags(&conn->pending, XA_FLAGS_ALLOC);
-	INIT_LIST_HEAD(&conn->reqs);
-	INIT_WORK(&conn->rx_work, vfio_user_rx_work);
-	INIT_WORK(&conn->req_work, vfio_user_req_work);
 	conn->max_rx_payload = VFIO_USER_MAX_CTRL_PAYLOAD;
 	/* Fresh connections start broken until the socket is connected. */
 	conn->state = VFIO_USER_CONN_CLOSED;
@@ -1198,9 +614,14 @@ int vfio_user_conn_connect(struct vfio_user_conn *conn, const char *path)
 	if (ret)
 		return ret;
 
+	ret = vfio_user_rx_init(conn);
+	if (ret)
+		return ret;
 	conn->wq = alloc_workqueue("%s", WQ_UNBOUND, 0, conn->name);
-	if (!conn->wq)
-		return -ENOMEM;
+	if (!conn->wq) {
+		ret = -ENOMEM;
+		goto err_rx;
+	}
 
 	ret = sock_create(AF_UNIX, SOCK_STREAM, 0, &conn->sock);
 	if (ret) {
@@ -1236,6 +657,11 @@ err_sock:
 err_wq:
 	destroy_workqueue(conn->wq);
 	conn->wq = NULL;
+err_rx:
+	kfree(conn->rx_buf);
+	conn->rx_buf = NULL;
+	kfree(conn->refusals);
+	conn->refusals = NULL;
 	return ret;
 }
 
@@ -1250,10 +676,7 @@ void vfio_user_conn_start(struct vfio_user_conn *conn)
 {
 	/* The handshake left its own deadline on the socket. */
 	vfio_user_conn_set_timeout(conn, conn->timeout_ms);
-	vfio_user_install_callbacks(conn);
-	conn->started = true;
-	/* Anything the server sent before the callbacks were in place. */
-	queue_work(conn->wq, &conn->rx_work);
+	vfio_user_rx_start(conn);
 }
 
 /**
@@ -1267,8 +690,6 @@ void vfio_user_conn_start(struct vfio_user_conn *conn)
  */
 void vfio_user_conn_destroy(struct vfio_user_conn *conn)
 {
-	struct vfio_user_server_req *req, *tmp;
-
 	if (!conn->sock)
 		return;
 
@@ -1277,19 +698,8 @@ void vfio_user_conn_destroy(struct vfio_user_conn *conn)
 	spin_unlock(&conn->lock);
 
 	kernel_sock_shutdown(conn->sock, SHUT_RDWR);
-	if (conn->started)
-		vfio_user_restore_callbacks(conn);
-	/* No callback can queue work any more; the workers see CLOSED. */
-	cancel_work_sync(&conn->rx_work);
-	cancel_work_sync(&conn->req_work);
-	/* req_work may have queued rx_work once more before it stopped. */
-	cancel_work_sync(&conn->rx_work);
-	vfio_user_rx_abort(conn);
+	vfio_user_rx_stop(conn);
 	vfio_user_fail_pending(conn);
-	list_for_each_entry_safe(req, tmp, &conn->reqs, list)
-		kvfree(req);
-	INIT_LIST_HEAD(&conn->reqs);
-	conn->nr_reqs = 0;
 
 	sock_release(conn->sock);
 	conn->sock = NULL;

@@ -77,6 +77,18 @@ enum vfio_user_conn_state {
 };
 
 /**
+ * enum vfio_user_rx_state - where the receiver is in the current frame
+ * @VFIO_USER_RX_HEADER: assembling the header
+ * @VFIO_USER_RX_PAYLOAD: the payload into its destination
+ * @VFIO_USER_RX_DISCARD: the payload read and dropped
+ */
+enum vfio_user_rx_state {
+	VFIO_USER_RX_HEADER,
+	VFIO_USER_RX_PAYLOAD,
+	VFIO_USER_RX_DISCARD,
+};
+
+/**
  * struct vfio_user_caps - capabilities negotiated in VERSION
  * @major: protocol major version (always 0)
  * @minor: protocol minor version the server accepted
@@ -109,6 +121,7 @@ struct vfio_user_caps {
  * @errors: error replies and failed sends seen
  * @timeouts: requests that timed out
  * @server_reqs: requests the server sent us
+ * @server_reqs_refused: of those, refused with EBUSY (too many queued)
  * @max_rtt_ns: worst round-trip time of a request
  *
  * Updated with the plain atomic64 helpers; no lock.
@@ -121,6 +134,7 @@ struct vfio_user_stats {
 	atomic64_t errors;
 	atomic64_t timeouts;
 	atomic64_t server_reqs;
+	atomic64_t server_reqs_refused;
 	atomic64_t max_rtt_ns;
 };
 
@@ -141,7 +155,7 @@ struct vfio_user_server_req;
  * @rx_wait: where a direct receiver waits for the socket
  * @send_wait: where a receiver waits for a request's sender (see
  *	transport.c: a reply is taken only once its request was sent)
- * @lock: protects @state, @reason, @pending ids, @reqs, @nr_reqs
+ * @lock: protects @state, @reason, @reqs, @nr_reqs and the refusal ring
  * @state: enum vfio_user_conn_state
  * @reason: why the connection broke, for sysfs and dmesg
  * @pending: msg_id -> struct vfio_user_msg waiting for its reply
@@ -149,13 +163,19 @@ struct vfio_user_server_req;
  * @noreply_id: ids of requests sent without wanting a reply
  * @reqs: server requests received and not yet served
  * @nr_reqs: length of @reqs, bounded by VFIO_USER_MAX_SERVER_REQS
+ * @refusals: ring of error replies to server requests refused (rx.c)
+ * @refusals_head: its first entry
+ * @nr_refusals: its entries
+ * @rx_state: enum vfio_user_rx_state of the frame being received
  * @rx_hdr: header of the frame being received
  * @rx_hdr_len: bytes of @rx_hdr received so far
  * @rx_len: payload bytes of the current frame still to receive
  * @rx_off: payload bytes of the current frame received
  * @rx_msg: the request whose reply is being received, owned by rx_work
  * @rx_req: the server request being received, owned by rx_work
- * @rx_discard: payload of the current frame is read and dropped
+ * @rx_buf: the staging buffer, one page
+ * @rx_buf_len: bytes in it
+ * @rx_buf_off: bytes of it consumed
  * @max_rx_payload: largest payload accepted before the frame is read
  * @started: the receive worker owns the socket (vfio_user_conn_start())
  * @timeout_ms: bound on every wait for the server
@@ -190,7 +210,7 @@ struct vfio_user_conn {
 	bool direct_rx;
 	wait_queue_head_t rx_wait;
 	wait_queue_head_t send_wait;
-	/* protects state, reason, reqs and nr_reqs */
+	/* protects state, reason, reqs, nr_reqs and the refusal ring */
 	spinlock_t lock;
 	enum vfio_user_conn_state state;
 	char reason[96];
@@ -199,14 +219,20 @@ struct vfio_user_conn {
 	atomic_t noreply_id;
 	struct list_head reqs;
 	unsigned int nr_reqs;
+	struct vfio_user_header *refusals;
+	unsigned int refusals_head;
+	unsigned int nr_refusals;
 
+	enum vfio_user_rx_state rx_state;
 	struct vfio_user_header rx_hdr;
 	size_t rx_hdr_len;
 	size_t rx_len;
 	size_t rx_off;
 	struct vfio_user_msg *rx_msg;
 	struct vfio_user_server_req *rx_req;
-	bool rx_discard;
+	u8 *rx_buf;
+	size_t rx_buf_len;
+	size_t rx_buf_off;
 	size_t max_rx_payload;
 
 	bool started;
