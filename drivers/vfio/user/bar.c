@@ -42,13 +42,14 @@
 
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
+#include <linux/fcntl.h>
 #include <linux/fs.h>
 #include <linux/mm.h>
+#include <linux/nospec.h>
 #include <linux/pagemap.h>
 #include <linux/shmem_fs.h>
 #include <linux/slab.h>
 #include <linux/vfio_pci_core.h>
-#include <linux/fcntl.h>
 
 #include "compat.h"
 #include "vfio_user_priv.h"

@@ -22,12 +22,15 @@
 #include <linux/eventfd.h>
 #include <linux/file.h>
 #include <linux/fs.h>
+#include <linux/magic.h>
 #include <linux/mm.h>
+#include <linux/nospec.h>
 #include <linux/slab.h>
 #include <linux/uaccess.h>
 #include <linux/vfio.h>
 #include <linux/vfio_pci_core.h>
 
+#include "compat.h"
 #include "vfio_user_priv.h"
 
 #define VFIO_USER_OFFSET_SHIFT		VFIO_PCI_OFFSET_SHIFT
@@ -1027,10 +1030,8 @@ static const struct vfio_device_ops vfio_user_dev_ops = {
 	.mmap = vfio_user_mmap,
 	.request = vfio_user_request,
 	.dma_unmap = vfio_user_dma_unmap_op,
-	.bind_iommufd = vfio_iommufd_emulated_bind,
-	.unbind_iommufd = vfio_iommufd_emulated_unbind,
-	.attach_ioas = vfio_iommufd_emulated_attach_ioas,
-	.detach_ioas = vfio_iommufd_emulated_detach_ioas,
+	VFIO_USER_IOMMUFD_OPS
+	VFIO_USER_RELEASE_OP
 };
 
 /**

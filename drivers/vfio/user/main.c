@@ -18,6 +18,7 @@
 #include <linux/slab.h>
 #include <linux/sysfs.h>
 
+#include "compat.h"
 #include "vfio_user_priv.h"
 
 /**
@@ -205,7 +206,7 @@ static void vfio_user_bus_remove(struct device *dev)
 	vfio_user_vdev_unregister(to_vfio_user_dev(dev));
 }
 
-static const struct bus_type vfio_user_bus;
+static vfio_user_bus_type vfio_user_bus;
 
 /* Called by the connection, without locks, the first time it breaks. */
 static void vfio_user_dev_conn_broken(void *owner)
@@ -369,7 +370,7 @@ static void vfio_user_dev_destroy(struct vfio_user_dev *udev)
 	vfio_user_dev_discard(udev);
 }
 
-static ssize_t new_device_store(const struct bus_type *bus, const char *buf,
+static ssize_t new_device_store(vfio_user_bus_type *bus, const char *buf,
 				size_t count)
 {
 	char path[UNIX_PATH_MAX];
@@ -391,7 +392,7 @@ static ssize_t new_device_store(const struct bus_type *bus, const char *buf,
 }
 static BUS_ATTR_WO(new_device);
 
-static ssize_t del_device_store(const struct bus_type *bus, const char *buf,
+static ssize_t del_device_store(vfio_user_bus_type *bus, const char *buf,
 				size_t count)
 {
 	struct vfio_user_bus_state *bs = &vfio_user_bus_state;
@@ -436,7 +437,7 @@ static struct attribute *vfio_user_bus_attrs[] = {
 };
 ATTRIBUTE_GROUPS(vfio_user_bus);
 
-static const struct bus_type vfio_user_bus = {
+static vfio_user_bus_type vfio_user_bus = {
 	.name = VFIO_USER_DRV_NAME,
 	.bus_groups = vfio_user_bus_groups,
 	.probe = vfio_user_bus_probe,

@@ -11,6 +11,7 @@
 #define VFIO_USER_TRACE_H
 
 #include <linux/tracepoint.h>
+#include "compat.h"
 #include <linux/vfio_user.h>
 
 DECLARE_EVENT_CLASS(vfio_user_frame,
@@ -22,7 +23,7 @@ DECLARE_EVENT_CLASS(vfio_user_frame,
 				     __field(u32, msg_size)
 				     __field(u32, flags)
 				     __field(u32, error_reply)),
-		    TP_fast_assign(__assign_str(name);
+		    TP_fast_assign(vfio_user_assign_str(name);
 				   __entry->msg_id = hdr->msg_id;
 				   __entry->command = hdr->command;
 				   __entry->msg_size = hdr->msg_size;
