@@ -143,10 +143,14 @@ rm -f "$out"/{console.log,dmesg.txt,guest-exit,guest-started,guest-timedout,gues
 
 # --- initramfs (cached) -----------------------------------------------------
 # The 9p client needs: netfs <- 9pnet <- 9pnet_virtio, 9p.  virtio-pci and
-# virtio itself are built into Debian's kernel.  Resolve the order from
-# modules.dep (deps are listed so that loading them in reverse order works).
-# With VM_MODULES=none (a kernel with all of that built in) there are none.
+# virtio itself are built into Debian's 6.12 kernel and modules of its 6.1
+# one.  Resolve the order from modules.dep (deps are listed so that loading
+# them in reverse order works).  With VM_MODULES=none (a kernel with all of
+# that built in) there are none.
 want_mods="9pnet_virtio 9p"
+if grep -qE '(^|/)virtio_pci\.ko(\.xz|\.zst|\.gz)?:' "$moddir/modules.dep" 2> /dev/null; then
+	want_mods="virtio_pci $want_mods"
+fi
 [ "$modules" != none ] || want_mods=
 # shellcheck source=SCRIPTDIR/initramfs-lib.sh
 . "$script_dir/initramfs-lib.sh"
