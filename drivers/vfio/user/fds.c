@@ -260,6 +260,14 @@ int vfio_user_fd_recvmsg(struct socket *sock, void *buf, size_t len,
 		rx->excess |= !!(m.msg_flags & MSG_CTRUNC);
 		goto out_free;
 	}
+	/*
+	 * No page fault under the lock: the control buffer is the writer's
+	 * memory, and its threads could unmap it or hand its faults to a
+	 * userfaultfd that never answers.  The page was populated; if it is
+	 * gone, the descriptors are dropped and this bind fails, nobody
+	 * else's.
+	 */
+	pagefault_disable();
 	ret = sock_recvmsg(sock, &m, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
 	vfio_user_fd_snapshot(after, before);
 	if (m.msg_flags & MSG_CTRUNC)
@@ -269,6 +277,7 @@ int vfio_user_fd_recvmsg(struct socket *sock, void *buf, size_t len,
 	    vfio_user_fd_read_ctl(ctl, VFIO_USER_CTL_LEN - m.msg_controllen,
 				  named, &nr_named) || nr_named != after->nr)
 		agree = false;
+	pagefault_enable();
 	for (i = 0; agree && i < nr_named; i++)
 		agree = vfio_user_fd_snap_has(after, named[i]);
 
