@@ -116,8 +116,10 @@ void conn_fini(struct conn *c)
 	free_list(c->delayed);
 	free_list(c->held);
 	rx_reset(c);
-	if (c->dev.bar2)
+	if (c->dev.bar2 && !c->keep_device)
 		device_fini(&c->dev);
+	else if (c->keep_device)
+		vlog("keeping the device's files until we exit\n");
 	close(c->fd);
 }
 

@@ -17,6 +17,15 @@
  * drop exactly the ones it took, however the reply goes wrong after them.
  * They attach the fd the correct reply carries (the BAR2 memfd for
  * GET_REGION_INFO with room for the caps), else /dev/null.
+ *
+ * And they keep that connection's device (the memfd, our mapping of it)
+ * after the connection, until the server exits: a client that put a file
+ * reference it did not own leaves the memfd with fewer references than
+ * holders, and our last two then go at exit, the mapping's and then the
+ * fd's, where the kernel checks the count at close (on Debian's kernel
+ * "VFS: Close: file count is 0" and a BUG).  Freed earlier, at the end of
+ * the connection, the file could be reused by the time we close it, and
+ * the damage would land on whoever got it, silently or much later.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -305,15 +314,19 @@ void hostile_emit(struct conn *c, uint8_t *msg, size_t len, int fd)
 		send_mid_frame(c, msg, len, NULL, 0);
 		return;
 	case HOSTILE_ERROR_FD:
+		c->keep_device = true;
 		send_error_fd(c, msg, fd);
 		return;
 	case HOSTILE_TWO_FDS:
+		c->keep_device = true;
 		send_with_devnull(c, msg, len, fd, 2);
 		return;
 	case HOSTILE_FD_OVERSIZE:
+		c->keep_device = true;
 		send_fd_oversize(c, msg, fd);
 		return;
 	case HOSTILE_FD_EOF:
+		c->keep_device = true;
 		send_fd_eof(c, msg, len, fd);
 		return;
 	case HOSTILE_DRIP:

@@ -234,6 +234,7 @@ struct conn {
 	bool hostile_done;
 	bool mute;			/* send nothing more */
 	bool rx_mute;			/* read nothing more */
+	bool keep_device;		/* leave dev to the process's exit */
 	bool stream;			/* stream-noreply is sending */
 	unsigned int stream_inflight;	/* its requests not yet answered */
 	unsigned long flood_left;
