@@ -3183,6 +3183,8 @@ struct capture {
 	} rec[FUZZ_FD_RECS];
 	unsigned int nrec;
 	char bind[32], end[48];	/* from the server's count file */
+	bool whole;		/* to EOF or to a silence for good */
+	char how[32];		/* how it ended */
 };
 
 /* The bind handshake as the vfio_user driver sends it, then DMA_MAP. */
@@ -3226,7 +3228,10 @@ static void send_bind_handshake(struct __test_metadata *_metadata,
 				  NULL, 0, NULL));
 }
 
-/* One read of the capture; 0 at EOF or error, -1 after @ms of silence. */
+/*
+ * One read of the capture: bytes read, 0 at EOF, -1 after @ms of silence,
+ * -2 on an error (then in cap->how).
+ */
 static ssize_t capture_read(struct capture *cap, int fd, int ms)
 {
 	union {
@@ -3244,8 +3249,19 @@ static ssize_t capture_read(struct capture *cap, int fd, int ms)
 
 	if (poll(&p, 1, ms) != 1)
 		return -1;
-	n = recvmsg(fd, &mh, MSG_CMSG_CLOEXEC);
-	if (n <= 0)
+	do {
+		n = recvmsg(fd, &mh, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
+	} while (n < 0 && errno == EINTR);
+	if (n < 0 && errno == EAGAIN)
+		return -1;
+	/* Closed with our commands unread: the same end as EOF. */
+	if (n < 0 && errno == ECONNRESET)
+		return 0;
+	if (n < 0) {
+		snprintf(cap->how, sizeof(cap->how), "error %d", errno);
+		return -2;
+	}
+	if (n == 0)
 		return 0;
 	for (cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm)) {
 		unsigned int i, k = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
@@ -3275,13 +3291,33 @@ static ssize_t capture_read(struct capture *cap, int fd, int ms)
 	return n;
 }
 
+/* A field of the server's count file, "" when absent. */
+static void count_field(const char *file, const char *key, char *val,
+			size_t size)
+{
+	char buf[1024], pat[32], fmt[16], *p;
+	int fd = open(file, O_RDONLY);
+	ssize_t n = fd >= 0 ? read(fd, buf, sizeof(buf) - 1) : -1;
+
+	if (fd >= 0)
+		close(fd);
+	buf[n > 0 ? n : 0] = '\0';
+	val[0] = '\0';
+	snprintf(pat, sizeof(pat), "\n%s ", key);
+	snprintf(fmt, sizeof(fmt), "%%%zus", size - 1);
+	p = strstr(buf, pat);
+	if (p)
+		sscanf(p + strlen(pat), fmt, val);
+}
+
 /*
  * What a --fuzz server sends a client that binds the way the driver does
  * (the whole handshake, then a DMA_MAP without fd) and then only listens:
- * up to FUZZ_CAPTURE bytes, until the server closes, goes silent, or 20 s
- * have passed.  The first silence (the connection-ending event went out,
- * or one is armed for the next reply) gets one REGION_READ, so that an
- * event armed on a reply is seen too; the second ends the capture.
+ * up to FUZZ_CAPTURE bytes, until the server closes, goes quiet for good
+ * (its count file says it is mute), or 20 s have passed.  If it goes
+ * quiet with a connection-ending event armed for the next reply, one
+ * REGION_READ gets that reply, so that the event is seen too.  A silence
+ * the count file does not explain is a slow machine: wait on.
  */
 static void fuzz_capture(struct __test_metadata *_metadata, const char *seed,
 			 struct capture *cap)
@@ -3292,12 +3328,14 @@ static void fuzz_capture(struct __test_metadata *_metadata, const char *seed,
 	struct server s = { };
 	struct vfu_client c = { .fd = -1 };
 	long long end = now_ms() + 20000;
-	char count_file[64], buf[1024], *p;
+	char count_file[64], armed[48], mute[8];
 	bool probed = false;
 	ssize_t n;
 
 	cap->len = 0;
 	cap->nrec = 0;
+	cap->whole = false;
+	snprintf(cap->how, sizeof(cap->how), "20 s or 4 MiB");
 	memset(cap->rec, 0, sizeof(cap->rec));
 	snprintf(count_file, sizeof(count_file), "/tmp/vfu-fuzz-count-%d-%s",
 		 getpid(), seed);
@@ -3307,37 +3345,40 @@ static void fuzz_capture(struct __test_metadata *_metadata, const char *seed,
 	ASSERT_EQ(0, vfu_connect(&c, s.path));
 	send_bind_handshake(_metadata, &c);
 	while (cap->len < FUZZ_CAPTURE && now_ms() < end) {
-		n = capture_read(cap, c.fd, 1000);
-		if (n > 0)
+		n = capture_read(cap, c.fd, 300);
+		if (n == -2)
+			break;
+		if (n >= 0) {
+			if (n == 0) {
+				cap->whole = true;
+				snprintf(cap->how, sizeof(cap->how), "EOF");
+				break;
+			}
 			continue;
-		if (n < 0 && !probed) {
-			probed = true;
-			if (!vfu_send_cmd(&c, VFIO_USER_REGION_READ, 0, &a,
-					  sizeof(a), NULL, 0, NULL))
-				continue;
 		}
-		break;
+		count_field(count_file, "armed", armed, sizeof(armed));
+		count_field(count_file, "mute", mute, sizeof(mute));
+		if (strcmp(armed, "none") && armed[0] && !probed) {
+			probed = true;
+			if (vfu_send_cmd(&c, VFIO_USER_REGION_READ, 0, &a,
+					 sizeof(a), NULL, 0, NULL))
+				break;
+		} else if (!strcmp(mute, "1")) {
+			/* what was queued has gone out: it said it was mute */
+			if (capture_read(cap, c.fd, 1000) <= 0) {
+				cap->whole = true;
+				snprintf(cap->how, sizeof(cap->how), "mute");
+				break;
+			}
+		}
 	}
 	vfu_disconnect(&c);
 	EXPECT_EQ(0, server_stop(&s));
 	unlink(s.path);
 	rmdir(s.dir);
 
-	cap->bind[0] = cap->end[0] = '\0';
-	{
-		int fd = open(count_file, O_RDONLY);
-
-		n = fd >= 0 ? read(fd, buf, sizeof(buf) - 1) : -1;
-		buf[n > 0 ? n : 0] = '\0';
-		if (fd >= 0)
-			close(fd);
-	}
-	p = strstr(buf, "\nbind ");
-	if (p)
-		sscanf(p + 6, "%31s", cap->bind);
-	p = strstr(buf, "\nend ");
-	if (p)
-		sscanf(p + 5, "%47s", cap->end);
+	count_field(count_file, "bind", cap->bind, sizeof(cap->bind));
+	count_field(count_file, "end", cap->end, sizeof(cap->end));
 	unlink(count_file);
 }
 
@@ -3410,17 +3451,20 @@ TEST_F_TIMEOUT(srv, fuzz_stream_is_reproducible, 600)
 		EXPECT_LT(2 * HDR, b->len) TH_LOG("seed %s", seeds[i].seed);
 		EXPECT_TRUE(same_capture(a, b)) TH_LOG("seed %s", seeds[i].seed);
 		EXPECT_STREQ(a->bind, b->bind);
-		EXPECT_STREQ(a->end, b->end);
 		if (seeds[i].bind)
 			EXPECT_STREQ(seeds[i].bind, a->bind) TH_LOG("seed %s", seeds[i].seed);
+		TH_LOG("seed %s: %zu and %zu bytes (%s, %s), %u and %u fds, bind %s, end %s and %s",
+		       seeds[i].seed, a->len, b->len, a->how, b->how,
+		       capture_fds(a), capture_fds(b), a->bind, a->end, b->end);
+		/* How it ended, only if both got there (a slow machine...). */
+		if (!a->whole || !b->whole)
+			continue;
+		EXPECT_STREQ(a->end, b->end);
 		if (seeds[i].end)
 			EXPECT_STREQ(seeds[i].end, a->end) TH_LOG("seed %s", seeds[i].seed);
 		if ((seeds[i].bind && !strncmp(seeds[i].bind, "fds", 3)) ||
 		    (seeds[i].end && !strcmp(seeds[i].end, "reply-with-fds")))
-			EXPECT_LT(0, capture_fds(a)) TH_LOG("seed %s", seeds[i].seed);
-		TH_LOG("seed %s: %zu and %zu bytes, %u and %u fds, bind %s, end %s",
-		       seeds[i].seed, a->len, b->len, capture_fds(a),
-		       capture_fds(b), a->bind, a->end);
+			EXPECT_LT(1, capture_fds(a)) TH_LOG("seed %s", seeds[i].seed);
 	}
 	fuzz_capture(_metadata, "2", b);
 	fuzz_capture(_metadata, "1", a);

@@ -168,7 +168,12 @@ static void flip_bits(uint64_t *x, uint8_t *p, size_t len, unsigned int n)
 
 /* ---- the report ---- */
 
-/* Written atomically: the test polls for it while we run. */
+/*
+ * Written atomically: the test polls for it while we run.  Also written
+ * when the connection-ending event goes out or is armed on the next reply
+ * ("armed"), so that a client knows the silence that follows is for good
+ * ("mute"), or that it would take a command to end it.
+ */
 void fuzz_report(const struct conn *c)
 {
 	const struct fuzz_state *fz = &c->fz;
@@ -185,11 +190,13 @@ void fuzz_report(const struct conn *c)
 	}
 	fprintf(f, "seed %llu\nframes %lu\ngenerated %lu\nreplies %lu\n"
 		"mutated %lu\ntouches %lu\nend %s\ndone %d\nbind %s\n"
-		"fd_frames %lu\nfds %lu\n",
+		"fd_frames %lu\nfds %lu\narmed %s\nmute %d\n",
 		(unsigned long long)opt->fuzz_seed, fz->frames, fz->generated,
 		fz->replies, fz->mutated, fz->touches,
 		fz->end ? fz->end : "none", fz->done,
-		fz->bind ? fz->bind : "intact", fz->fd_frames, fz->fds_sent);
+		fz->bind ? fz->bind : "intact", fz->fd_frames, fz->fds_sent,
+		fz->fatal_reply >= 0 ? fatal_names[fz->fatal_reply] : "none",
+		c->mute);
 	if (fclose(f) || rename(tmp, opt->fuzz_count_file))
 		vlog("fuzz: %s: %m\n", opt->fuzz_count_file);
 }
@@ -498,6 +505,7 @@ static void emit_fatal(struct conn *c, uint64_t *x, enum fatal_kind k)
 	default:
 		/* A reply kind: armed for the next reply, generation stops. */
 		c->fz.fatal_reply = k;
+		fuzz_report(c);		/* "armed": a test may want to ask */
 		return;
 	}
 	if (k != F_FDS && k != F_PARTIAL_CLOSE && k != F_CLOSE)
@@ -513,6 +521,7 @@ static void emit_fatal(struct conn *c, uint64_t *x, enum fatal_kind k)
 	 */
 	if (mute)
 		c->mute = true;
+	fuzz_report(c);			/* "end", "mute": nothing more comes */
 }
 
 bool fuzz_wants_send(const struct conn *c)
@@ -718,6 +727,7 @@ static void reply_fatal(struct conn *c, uint64_t *x, uint8_t *msg, size_t len,
 	c->mute = true;
 	vlog("fuzz: connection-ending event %s at frame %lu\n", fatal_names[k],
 	     c->fz.frames);
+	fuzz_report(c);
 }
 
 /* ---- the bind handshake ---- */
