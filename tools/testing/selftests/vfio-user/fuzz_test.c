@@ -13,9 +13,10 @@
  * about one connection in four a reply of the bind handshake is mangled
  * too (in one of those in four with fds attached: an error reply with
  * fds, too many fds, fds then EOF, fds with an oversized frame): then the
- * bind or the open may fail, with an errno, and nothing else.  Then the device is closed and deleted, which must always work,
- * and every VFIO call must have returned, with a count or with an errno a
- * syscall may return.  At the end nothing may be left: iommu groups, fds, module
+ * bind or the open may fail, with an errno, and nothing else.  Then the
+ * device is closed and deleted, which must always work, and every VFIO
+ * call must have returned, with a count or with an errno a syscall may
+ * return.  At the end nothing may be left: iommu groups, fds, module
  * references.  The guest's dmesg is scanned by the test runner (KASAN,
  * lockdep, WARN...), and after each connection by the test itself, so
  * that a kernel report names the seed that caused it.

@@ -259,10 +259,12 @@ static void emit_split(struct conn *c, uint64_t *x, const uint8_t *p,
 	conn_emit(c, p, cut, NULL, 0, EMIT_REQUEST);
 	if (len - cut > 1 && rnd(x, 2)) {
 		cut2 = cut + 1 + rnd(x, len - cut - 1);
-		conn_emit_at(c, p + cut, cut2 - cut, NULL, 0, now_ns() + rnd(x, 2000000));
+		conn_emit_at(c, p + cut, cut2 - cut, NULL, 0,
+			     now_ns() + rnd(x, 2000000));
 		cut = cut2;
 	}
-	conn_emit_at(c, p + cut, len - cut, NULL, 0, now_ns() + rnd(x, 2000000));
+	conn_emit_at(c, p + cut, len - cut, NULL, 0,
+		     now_ns() + rnd(x, 2000000));
 }
 
 /* ---- generated frames ---- */
@@ -593,7 +595,9 @@ static uint32_t pick_errno(uint64_t *x)
 
 /* ---- fds where the client must not keep them ---- */
 
-enum fd_mangle { FDM_PLAIN, FDM_ERROR, FDM_MANY, FDM_EOF, FDM_OVERSIZE, NR_FDM };
+enum fd_mangle {
+	FDM_PLAIN, FDM_ERROR, FDM_MANY, FDM_EOF, FDM_OVERSIZE, NR_FDM
+};
 
 static const char *const fdm_names[NR_FDM] = {
 	[FDM_PLAIN] = "fds",
@@ -966,7 +970,8 @@ void fuzz_reply(struct conn *c, uint8_t *msg, size_t len, int fd)
 		break;
 	case 1:
 		/* Late, but well within the client's timeout. */
-		conn_emit_at(c, msg, len, NULL, 0, now_ns() + rnd(x, 3000000));
+		conn_emit_at(c, msg, len, NULL, 0,
+			     now_ns() + rnd(x, 3000000));
 		break;
 	case 2:
 		if (len > HDR_SIZE + 1) {
