@@ -93,7 +93,7 @@
 /*
  * Read-only: fds received with SET_IRQS that are not eventfds, plus fds
  * received with DMA_MAP that are not the vfio_user driver's zero-copy
- * window ("anon_inode:[vfio-user-dma]", drivers/vfio/user/dma.c), as
+ * window ("vfio_user:[vfio-user-dma]", drivers/vfio/user/dma.c and fs.c), as
  * /proc/self/fd shows them; counted on arrival, whether or not the command
  * then succeeds.  Per connection, not cleared by reset.  A driver that
  * checks one file and sends another (a VMM thread swapping the fd number

@@ -237,7 +237,7 @@ static int h_dma_map(struct handler_args *a)
 	int no_fd = -1;
 
 	/* The vfio_user driver's zero-copy window (drivers/vfio/user/dma.c). */
-	count_bad_fds(a, "anon_inode:[vfio-user-dma]");
+	count_bad_fds(a, "vfio_user:[vfio-user-dma]");
 	if (a->len != sizeof(*m) || m->argsz < sizeof(*m) || a->nfds > 1)
 		return -EINVAL;
 	return dma_map(&a->c->dev, m, a->nfds ? &a->fds[0] : &no_fd);
