@@ -239,7 +239,7 @@ int vfio_user_sync_call(struct vfio_user_conn *conn,
 	}
 	WRITE_ONCE(conn->sock->sk->sk_sndtimeo, vfio_user_bind_left(conn));
 	ret = vfio_user_send_frame(conn, &hdr, call->req, call->req_len,
-				   NULL, 0, false);
+				   NULL, 0, false, NULL);
 	if (ret)
 		return ret;
 

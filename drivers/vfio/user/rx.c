@@ -136,24 +136,26 @@ static int vfio_user_rx_bytes(struct vfio_user_conn *conn, void *dst,
 }
 
 /*
- * A reply is answerable only once its request went out whole.  A fast
- * server's reply can beat the sender back from sendmsg(), so wait for the
- * sender to say how it went: it has nothing left to wait for but the
- * socket, bounded by the send timeout.
+ * A reply is answerable only once its request went out whole.  One whose
+ * request has not begun to be sent can only be a guess at the next id.
+ * A fast server's reply can beat the sender back from sendmsg(), though,
+ * so while the send is under way, wait for the sender to say how it went:
+ * it has nothing left to wait for but the socket, bounded by the send
+ * timeout.  Returns the request's final send state.
  */
 static int vfio_user_wait_sent(struct vfio_user_conn *conn,
 			       struct vfio_user_msg *msg)
 {
 	unsigned long timeout = msecs_to_jiffies(READ_ONCE(conn->timeout_ms));
-	/* Acquire: pairs with the release in vfio_user_msg_sent(). */
+	/* Acquire: pairs with the release in vfio_user_set_send_state(). */
 	int state = smp_load_acquire(&msg->send_state);
 
-	if (state != VFIO_USER_MSG_SENDING)
+	if (state != VFIO_USER_MSG_IN_FLIGHT)
 		return state;
 	wait_event_timeout(conn->send_wait,
-			   READ_ONCE(msg->send_state) != VFIO_USER_MSG_SENDING ||
+			   READ_ONCE(msg->send_state) != VFIO_USER_MSG_IN_FLIGHT ||
 			   !vfio_user_conn_usable(conn), timeout);
-	/* Acquire again: the state may have changed while we slept. */
+	/* Acquire again: the state changed while we slept. */
 	return smp_load_acquire(&msg->send_state);
 }
 
@@ -392,17 +394,38 @@ static int vfio_user_rx_header(struct vfio_user_conn *conn)
 	return 1;
 }
 
+/*
+ * A reply's payload into its caller's buffer.  A caller killed meanwhile
+ * takes the buffer back under rx_copy_lock (transport.c): the rest of the
+ * reply is dropped.
+ */
+static int vfio_user_rx_reply_bytes(struct vfio_user_conn *conn, size_t len)
+{
+	struct vfio_user_msg *msg = conn->rx_msg;
+	int ret;
+
+	mutex_lock(&conn->rx_copy_lock);
+	if (!msg->reply)
+		conn->rx_state = VFIO_USER_RX_DISCARD;
+	ret = vfio_user_rx_bytes(conn, msg->reply ? msg->reply + conn->rx_off : NULL,
+				 len);
+	mutex_unlock(&conn->rx_copy_lock);
+	return ret;
+}
+
 /* PAYLOAD and DISCARD: the frame's bytes into their destination, or away. */
 static int vfio_user_rx_payload(struct vfio_user_conn *conn)
 {
 	size_t left = conn->rx_len - conn->rx_off;
-	void *dst = NULL;
 	int ret;
 
-	if (conn->rx_state == VFIO_USER_RX_PAYLOAD)
-		dst = (conn->rx_req ? conn->rx_req->payload : conn->rx_msg->reply) +
-		      conn->rx_off;
-	ret = vfio_user_rx_bytes(conn, dst, left);
+	if (conn->rx_state == VFIO_USER_RX_PAYLOAD && conn->rx_msg)
+		ret = vfio_user_rx_reply_bytes(conn, left);
+	else if (conn->rx_state == VFIO_USER_RX_PAYLOAD)
+		ret = vfio_user_rx_bytes(conn, conn->rx_req->payload + conn->rx_off,
+					 left);
+	else
+		ret = vfio_user_rx_bytes(conn, NULL, left);
 	if (ret <= 0)
 		return ret;
 	conn->rx_off += ret;
@@ -568,7 +591,7 @@ static void vfio_user_send_refusals(struct vfio_user_conn *conn)
 		nvec = n > first ? 2 : 1;
 		if (vfio_user_conn_usable(conn))
 			vfio_user_send_vec(conn, vec, nvec, n * sizeof(conn->refusals[0]),
-					   NULL, 0, false);
+					   NULL, 0, false, NULL);
 
 		spin_lock(&conn->lock);
 		was_full = conn->nr_refusals >= VFIO_USER_MAX_REFUSALS;

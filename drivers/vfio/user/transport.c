@@ -18,9 +18,9 @@
  *
  * A request sits in the table before it is sent (its id must be known to
  * build the frame), but it is answerable only once it has been sent whole:
- * a reply that arrives while its request is still being sent waits for the
- * send to end, and one whose request was never sent (a server guessing the
- * next id) breaks the connection.  A caller whose send failed never waits
+ * a reply that arrives while its request is being sent waits for the send
+ * to end, and one whose request was not sent, or not yet begun (a server
+ * guessing the next id), breaks the connection.  A caller whose send failed never waits
  * for the receiver: the receiver sees the failure and leaves the caller's
  * buffer alone.
  */
@@ -155,6 +155,7 @@ static void vfio_user_stats_sent(struct vfio_user_conn *conn, size_t bytes)
  * @files: the files to attach, references held by the caller
  * @nr_files: how many
  * @deadline: when to give up waiting for room in the socket
+ * @send_state: the request's send state, or NULL
  * @ret: bytes sent or -errno
  * @done: completed when @ret is set
  */
@@ -167,9 +168,29 @@ struct vfio_user_file_send {
 	struct file **files;
 	unsigned int nr_files;
 	unsigned long deadline;
+	int *send_state;
 	int ret;
 	struct completion done;
 };
+
+/*
+ * How far a request got: set under tx_lock once its send has begun, for a
+ * receiver that has its reply already (rx.c).
+ */
+static void vfio_user_set_send_state(struct vfio_user_conn *conn,
+				     int *send_state, int state)
+{
+	if (!send_state)
+		return;
+	/*
+	 * Release: a receiver that reads SENT sees the request as the sender
+	 * left it.  Pairs with the acquire in vfio_user_wait_sent().
+	 */
+	smp_store_release(send_state, state);
+	/* Pairs with the barrier in wait_event(): wq_has_sleeper() has one. */
+	if (wq_has_sleeper(&conn->send_wait))
+		wake_up_all(&conn->send_wait);
+}
 
 /*
  * Files are attached from the kernel threads' table (fds.c); waiting for
@@ -185,12 +206,20 @@ static void vfio_user_file_send_fn(struct work_struct *work)
 
 	for (;;) {
 		mutex_lock(&conn->tx_lock);
-		if (vfio_user_conn_usable(conn))
+		if (vfio_user_conn_usable(conn)) {
+			vfio_user_set_send_state(conn, fs->send_state,
+						 VFIO_USER_MSG_IN_FLIGHT);
 			fs->ret = vfio_user_fd_sendmsg(conn->sock, fs->vec, fs->nvec,
 						       fs->len, fs->files,
 						       fs->nr_files);
-		else
+		} else {
 			fs->ret = -EIO;
+		}
+		/* Nothing went out while there was no room: still queued. */
+		vfio_user_set_send_state(conn, fs->send_state,
+					 fs->ret == fs->len ? VFIO_USER_MSG_SENT :
+					 fs->ret == -EAGAIN ? VFIO_USER_MSG_QUEUED :
+					 VFIO_USER_MSG_FAILED);
 		mutex_unlock(&conn->tx_lock);
 		left = (long)(fs->deadline - jiffies);
 		if (fs->ret != -EAGAIN || left <= 0)
@@ -210,9 +239,10 @@ static void vfio_user_file_send_fn(struct work_struct *work)
 
 static int vfio_user_send_files(struct vfio_user_conn *conn, struct kvec *vec,
 				size_t nvec, size_t len, struct file **files,
-				unsigned int nr_files)
+				unsigned int nr_files, int *send_state)
 {
 	struct vfio_user_file_send fs = {
+		.send_state = send_state,
 		.conn = conn,
 		.vec = vec,
 		.nvec = nvec,
@@ -241,6 +271,8 @@ static int vfio_user_send_files(struct vfio_user_conn *conn, struct kvec *vec,
  *	references
  * @nr_files: how many
  * @killable: a fatal signal may end the wait for the socket
+ * @send_state: for a request in the table, its send state (see
+ *	transport.h), set as the send begins and ends; else NULL
  *
  * A frame that was cut short leaves the stream out of step, so it breaks
  * the connection; one that was not started at all (a signal before the
@@ -252,7 +284,7 @@ static int vfio_user_send_files(struct vfio_user_conn *conn, struct kvec *vec,
 int vfio_user_send_frame(struct vfio_user_conn *conn,
 			 struct vfio_user_header *hdr, const void *payload,
 			 size_t len, struct file **files, unsigned int nr_files,
-			 bool killable)
+			 bool killable, int *send_state)
 {
 	struct kvec vec[2] = {
 		{ .iov_base = hdr, .iov_len = sizeof(*hdr) },
@@ -261,7 +293,7 @@ int vfio_user_send_frame(struct vfio_user_conn *conn,
 
 	trace_vfio_user_send(conn->name, hdr);
 	return vfio_user_send_vec(conn, vec, len ? 2 : 1, sizeof(*hdr) + len,
-				  files, nr_files, killable);
+				  files, nr_files, killable, send_state);
 }
 
 /**
@@ -273,19 +305,20 @@ int vfio_user_send_frame(struct vfio_user_conn *conn,
  * @files: as for vfio_user_send_frame()
  * @nr_files: likewise
  * @killable: likewise
+ * @send_state: likewise
  *
  * Return: as vfio_user_send_frame().
  */
 int vfio_user_send_vec(struct vfio_user_conn *conn, struct kvec *vec,
 		       size_t nvec, size_t total, struct file **files,
-		       unsigned int nr_files, bool killable)
+		       unsigned int nr_files, bool killable, int *send_state)
 {
 	struct msghdr m = { .msg_flags = MSG_NOSIGNAL };
 	int ret;
 
 	if (nr_files) {
 		ret = vfio_user_send_files(conn, vec, nvec, total, files,
-					   nr_files);
+					   nr_files, send_state);
 	} else {
 		if (killable) {
 			if (mutex_lock_killable(&conn->tx_lock))
@@ -293,10 +326,16 @@ int vfio_user_send_vec(struct vfio_user_conn *conn, struct kvec *vec,
 		} else {
 			mutex_lock(&conn->tx_lock);
 		}
-		if (vfio_user_conn_usable(conn))
+		if (vfio_user_conn_usable(conn)) {
+			vfio_user_set_send_state(conn, send_state,
+						 VFIO_USER_MSG_IN_FLIGHT);
 			ret = kernel_sendmsg(conn->sock, &m, vec, nvec, total);
-		else
+		} else {
 			ret = -EIO;
+		}
+		vfio_user_set_send_state(conn, send_state,
+					 ret == total ? VFIO_USER_MSG_SENT :
+					 VFIO_USER_MSG_FAILED);
 		mutex_unlock(&conn->tx_lock);
 	}
 
@@ -365,20 +404,6 @@ int vfio_user_reply_errno(u32 error)
  * -EINTR or -EIO.  Never returns while the receive worker may still write
  * into the caller's reply buffer.
  */
-/* The sender says how its send went; a receiver may be waiting for that. */
-static void vfio_user_msg_sent(struct vfio_user_conn *conn,
-			       struct vfio_user_msg *msg, int state)
-{
-	/*
-	 * Release: a receiver that reads SENT also sees the request as the
-	 * sender left it.  Pairs with the acquire in vfio_user_wait_sent().
-	 */
-	smp_store_release(&msg->send_state, state);
-	/* Pairs with the barrier in wait_event(): wq_has_sleeper() has one. */
-	if (wq_has_sleeper(&conn->send_wait))
-		wake_up_all(&conn->send_wait);
-}
-
 static int vfio_user_wait_reply(struct vfio_user_conn *conn,
 				struct vfio_user_msg *msg, bool killable)
 {
@@ -410,9 +435,17 @@ static int vfio_user_wait_reply(struct vfio_user_conn *conn,
 			return -EINTR;
 		}
 		xa_unlock(&conn->pending);
-		if (wait_for_completion_timeout(&msg->done, timeout))
-			return msg->status;
-	} else if (xa_cmpxchg(&conn->pending, msg->id, msg, NULL, 0) == msg) {
+		/*
+		 * It is arriving, maybe stalled half-way: take our buffer
+		 * back from the receiver, which drops the rest of the reply.
+		 * Waiting for it could mean a whole timeout for a killed task.
+		 */
+		mutex_lock(&conn->rx_copy_lock);
+		msg->reply = NULL;
+		mutex_unlock(&conn->rx_copy_lock);
+		return -EINTR;
+	}
+	if (xa_cmpxchg(&conn->pending, msg->id, msg, NULL, 0) == msg) {
 		/* Timed out and still ours: drop the table's reference. */
 		vfio_user_msg_put(msg);
 		atomic64_inc(&conn->stats.timeouts);
@@ -422,14 +455,16 @@ static int vfio_user_wait_reply(struct vfio_user_conn *conn,
 	}
 
 	/*
-	 * The worker is receiving the reply and the server stalled half-way.
-	 * Breaking the connection makes the worker give the request back.
+	 * The receiver has the reply and the server stalled half-way: break
+	 * the connection and take our buffer back, as a killed caller does.
 	 */
 	atomic64_inc(&conn->stats.timeouts);
 	vfio_user_conn_break(conn, "reply to command %u (id %u) stalled for %u ms",
 			     msg->cmd, msg->id, conn->timeout_ms);
-	wait_for_completion(&msg->done);
-	return msg->status ? -ETIMEDOUT : 0;
+	mutex_lock(&conn->rx_copy_lock);
+	msg->reply = NULL;
+	mutex_unlock(&conn->rx_copy_lock);
+	return -ETIMEDOUT;
 }
 
 /**
@@ -474,7 +509,7 @@ int vfio_user_conn_call(struct vfio_user_conn *conn,
 		return vfio_user_send_frame(conn, &hdr, call->req, call->req_len,
 					    call->send_files,
 					    call->nr_send_files,
-					    call->killable);
+					    call->killable, NULL);
 	}
 
 	msg = kzalloc(sizeof(*msg), GFP_KERNEL);
@@ -498,10 +533,11 @@ int vfio_user_conn_call(struct vfio_user_conn *conn,
 
 	ret = vfio_user_send_frame(conn, &hdr, call->req, call->req_len,
 				   call->send_files, call->nr_send_files,
-				   call->killable);
-	vfio_user_msg_sent(conn, msg, ret ? VFIO_USER_MSG_FAILED :
-					    VFIO_USER_MSG_SENT);
+				   call->killable, &msg->send_state);
 	if (ret) {
+		/* Also when the send never began (killed waiting for tx_lock). */
+		vfio_user_set_send_state(conn, &msg->send_state,
+					 VFIO_USER_MSG_FAILED);
 		/*
 		 * Take it back from the table.  If the receiver claimed it
 		 * first, for a reply to a request that never went out, it
@@ -553,7 +589,7 @@ void vfio_user_conn_reply(struct vfio_user_conn *conn,
 	if (req->flags & VFIO_USER_F_NO_REPLY)
 		return;
 	vfio_user_send_frame(conn, &hdr, error ? NULL : payload,
-			     error ? 0 : len, NULL, 0, false);
+			     error ? 0 : len, NULL, 0, false, NULL);
 }
 
 /*
@@ -599,6 +635,7 @@ int vfio_user_conn_connect(struct vfio_user_conn *conn, const char *path)
 	int ret;
 
 	mutex_init(&conn->tx_lock);
+	mutex_init(&conn->rx_copy_lock);
 	init_waitqueue_head(&conn->send_wait);
 	spin_lock_init(&conn->lock);
 	xa_init_flags(&conn->pending, XA_FLAGS_ALLOC);

@@ -17,12 +17,16 @@
 
 /**
  * enum vfio_user_msg_send - how far a request in the table got on the wire
- * @VFIO_USER_MSG_SENDING: in the table, not yet (wholly) sent
+ * @VFIO_USER_MSG_QUEUED: in the table, its send not begun: no reply can be
+ *	for it yet
+ * @VFIO_USER_MSG_IN_FLIGHT: being sent (under tx_lock): a reply may beat
+ *	the sender back from sendmsg()
  * @VFIO_USER_MSG_SENT: sent whole: a reply may be taken
  * @VFIO_USER_MSG_FAILED: its send failed: no reply can be for it
  */
 enum vfio_user_msg_send {
-	VFIO_USER_MSG_SENDING,
+	VFIO_USER_MSG_QUEUED,
+	VFIO_USER_MSG_IN_FLIGHT,
 	VFIO_USER_MSG_SENT,
 	VFIO_USER_MSG_FAILED,
 };
@@ -31,8 +35,9 @@ enum vfio_user_msg_send {
  * struct vfio_user_msg - a request waiting for its reply
  * @ref: one for the waiter, one for the pending table
  * @done: completed once the reply has been received or the request failed
- * @send_state: enum vfio_user_msg_send; set by the sender (release), read
- *	by the receiver (acquire), who waits on conn->send_wait for it
+ * @send_state: enum vfio_user_msg_send; set by the send path (release,
+ *	under tx_lock once begun), read by the receiver (acquire), who waits
+ *	on conn->send_wait for it
  * @id: message id on the wire
  * @cmd: command of the request; the reply must echo it
  * @reply: where the reply payload goes; NULL once abandoned
@@ -100,6 +105,6 @@ void vfio_user_direct_rx(struct vfio_user_conn *conn,
 /* transport.c */
 int vfio_user_send_vec(struct vfio_user_conn *conn, struct kvec *vec,
 		       size_t nvec, size_t total, struct file **files,
-		       unsigned int nr_files, bool killable);
+		       unsigned int nr_files, bool killable, int *send_state);
 
 #endif /* VFIO_USER_TRANSPORT_H */

@@ -150,6 +150,9 @@ struct vfio_user_server_req;
  * @tx_lock: held across a whole frame so frames never interleave
  * @rx_lock: owner of the rx_* receive state: the receive worker, or a
  *	caller receiving its own reply (vfio_user_direct_rx())
+ * @rx_copy_lock: held while bytes go into a caller's reply buffer, so that
+ *	a killed caller can take its buffer back without waiting for the
+ *	rest of a stalled reply
  * @direct_rx: a caller holds @rx_lock and waits on @rx_wait; the socket
  *	callbacks wake it instead of queueing the worker
  * @rx_wait: where a direct receiver waits for the socket
@@ -207,6 +210,8 @@ struct vfio_user_conn {
 	struct mutex tx_lock;
 	/* the receive state's owner; a direct receiver waits on the socket with it */
 	struct mutex rx_lock;
+	/* the reply buffer being written, against a killed caller */
+	struct mutex rx_copy_lock;
 	bool direct_rx;
 	wait_queue_head_t rx_wait;
 	wait_queue_head_t send_wait;
@@ -460,7 +465,7 @@ int vfio_user_sync_call(struct vfio_user_conn *conn,
 int vfio_user_send_frame(struct vfio_user_conn *conn,
 			 struct vfio_user_header *hdr, const void *payload,
 			 size_t len, struct file **files, unsigned int nr_files,
-			 bool killable);
+			 bool killable, int *send_state);
 int vfio_user_check_frame(struct vfio_user_conn *conn,
 			  const struct vfio_user_header *hdr, size_t *len);
 int vfio_user_reply_errno(u32 error);
