@@ -337,8 +337,19 @@ TEST(pre_reply_to_unsent_request)
 	/* The trigger, answered correctly. */
 	t0 = vu_now_ms();
 	ASSERT_EQ(TDEV_MAGIC_VALUE, vu_reg_read(v.device, TDEV_REG_MAGIC));
-	/* The DMA_READ's answer fills the socket; B's read waits behind it. */
-	usleep(vu_ms(200));
+	/*
+	 * The DMA_READ's answer fills the socket; B's read waits behind it.
+	 * Once the driver has read the whole answer from guest memory it is
+	 * sending it (and holds the send side): only then does B start, so
+	 * that B's request is in the table but not on the wire.
+	 */
+	while (vu_stat(name, "dma_bytes_read") < PRE_REPLY_MAP &&
+	       vu_now_ms() - t0 < pre_ms)
+		usleep(1000);
+	ASSERT_GE(vu_stat(name, "dma_bytes_read"), PRE_REPLY_MAP)
+		TH_LOG("the driver did not answer the server's DMA_READ in %d ms",
+		       pre_ms);
+	usleep(vu_ms(50));
 	ASSERT_EQ(0, vu_child_start(&b, read_magic_fn, &v.device));
 	/* The premature reply arrives. */
 	usleep((t0 + pre_ms + vu_ms(300) - vu_now_ms()) * 1000);
