@@ -793,10 +793,11 @@ static inline int vu_kmsg_open(void)
 
 /*
  * Kernel log records since @fd was opened (or last read) that contain
- * @needle; the first one goes to @first.  The records are consumed.
+ * @needle and not @except (NULL: no exception); the first one goes to
+ * @first (may be NULL).  The records are consumed.
  */
-static inline int vu_kmsg_count(int fd, const char *needle, char *first,
-				size_t size)
+static inline int vu_kmsg_count(int fd, const char *needle, const char *except,
+				char *first, size_t size)
 {
 	char rec[8192], *msg, *end;
 	int count = 0;
@@ -817,7 +818,7 @@ static inline int vu_kmsg_count(int fd, const char *needle, char *first,
 		end = strchr(++msg, '\n');
 		if (end)
 			*end = '\0';
-		if (!strstr(msg, needle))
+		if (!strstr(msg, needle) || (except && strstr(msg, except)))
 			continue;
 		if (!count++ && first && size)
 			snprintf(first, size, "%s", msg);
