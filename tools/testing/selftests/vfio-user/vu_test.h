@@ -770,7 +770,7 @@ static inline int vu_fd_scan(int dirfd, const char *const *needles,
 				if (strstr(link, needles[i])) {
 					found = atoi(de->d_name);
 					if (what && size)
-						snprintf(what, size, "fd %d -> %s", found, link);
+						snprintf(what, size, "fd %d -> %.200s", found, link);
 					break;
 				}
 			}
