@@ -41,6 +41,9 @@
 #define CONFIG		VFIO_PCI_CONFIG_REGION_INDEX
 #define ARGS(...)	((const char *const[]){ __VA_ARGS__, NULL })
 #define SERVER_WAIT_MS	30000	/* generous: valgrind is slow to start */
+/* From server/server.h, which this side does not include. */
+#define FD_OVERSIZE	(128u << 10)	/* FD_OVERSIZE_PAYLOAD */
+#define STREAM_WINDOW	8		/* the server's STREAM_WINDOW */
 
 #define DEFAULT_CAPS \
 	"{\"capabilities\":{\"max_msg_fds\":8,\"max_data_xfer_size\":1048576," \
@@ -2348,6 +2351,12 @@ TEST_F(srv, bad_command_lines)
 		ARGS("--reorder", "x"),
 		ARGS("--version", "1"),
 		ARGS("--delay-ms", "-1"),
+		ARGS("--delay-reply", "DMA_MAP"),
+		ARGS("--delay-reply", "NO_SUCH_COMMAND:10"),
+		ARGS("--delay-reply", "19:10"),
+		ARGS("--delay-reply", "DMA_MAP:-1"),
+		ARGS("--drip-ms", "x"),
+		ARGS("--pre-reply-ms", "-5"),
 		ARGS("extra-arg"),
 	};
 	size_t i;
@@ -2378,7 +2387,443 @@ TEST_F(srv, sigterm_while_client_not_reading)
 	EXPECT_EQ(0, server_stop(&self->s));
 }
 
+/* Only the named command's reply waits; the others overtake it. */
+TEST_F(srv, delay_reply_one_command)
+{
+	struct vfio_user_region_access a = {
+		.offset = TDEV_REG_MAGIC, .region = BAR0, .count = 4,
+	};
+	uint32_t v = 7;
+	uint8_t w[sizeof(a) + 4];
+	struct vfu_msg m;
+	uint16_t wid, rid;
+	long long t0;
+
+	UP("--delay-reply", "REGION_WRITE:300", "--delay-reply", "8:0");
+	memcpy(w, &a, sizeof(a));
+	((struct vfio_user_region_access *)w)->offset = TDEV_REG_SCRATCH;
+	memcpy(w + sizeof(a), &v, 4);
+	t0 = now_ms();
+	ASSERT_EQ(0, vfu_send_cmd(C, VFIO_USER_REGION_WRITE, 0, w, sizeof(w),
+				  NULL, 0, &wid));
+	ASSERT_EQ(0, vfu_send_cmd(C, VFIO_USER_REGION_READ, 0, &a, sizeof(a),
+				  NULL, 0, &rid));
+	/* The read (command 8, delay 0 given by number) comes first... */
+	ASSERT_EQ(0, vfu_recv_msg(C, &m));
+	EXPECT_EQ(rid, m.hdr.msg_id);
+	EXPECT_LT(now_ms() - t0, 250);
+	/* ...the write's after its 300 ms. */
+	ASSERT_EQ(0, vfu_recv_msg(C, &m));
+	EXPECT_EQ(wid, m.hdr.msg_id);
+	EXPECT_GE(now_ms() - t0, 300);
+	/* The write happened when it arrived, not when it was answered. */
+	EXPECT_EQ(7, REG(TDEV_REG_SCRATCH));
+}
+
+/* A per-command delay wins over --delay-ms, which stays for the rest. */
+TEST_F(srv, delay_reply_overrides_delay_ms)
+{
+	long long t0;
+
+	UP("--delay-ms", "200", "--delay-reply", "region_read:0");
+	t0 = now_ms();
+	ALIVE();
+	EXPECT_LT(now_ms() - t0, 150);
+	t0 = now_ms();
+	WREG(TDEV_REG_SCRATCH, 1);
+	EXPECT_GE(now_ms() - t0, 200);
+}
+
+/* TDEV_REG_BAD_FDS: what SET_IRQS and DMA_MAP got that they should not. */
+TEST_F(srv, bad_fds_register)
+{
+	uint32_t flags = VFIO_IRQ_SET_DATA_EVENTFD | VFIO_IRQ_SET_ACTION_TRIGGER;
+	int efd = new_eventfd(), null = open("/dev/null", O_RDWR | O_CLOEXEC);
+	int mfd = memfd_create("bad-fds", MFD_CLOEXEC);
+
+	ASSERT_LE(0, efd);
+	ASSERT_LE(0, null);
+	ASSERT_LE(0, mfd);
+	ASSERT_EQ(0, ftruncate(mfd, 4096));
+	UP("--once");
+	EXPECT_EQ(0, REG(TDEV_REG_BAD_FDS));
+	/* an eventfd is what SET_IRQS wants */
+	EXPECT_EQ(0, vfu_set_irqs(C, flags, VFIO_PCI_MSIX_IRQ_INDEX, 0, 1,
+				  NULL, 0, &efd, 1));
+	EXPECT_EQ(0, REG(TDEV_REG_BAD_FDS));
+	/* /dev/null is refused and counted */
+	EXPECT_EQ(-EINVAL, vfu_set_irqs(C, flags, VFIO_PCI_MSIX_IRQ_INDEX, 0,
+					1, NULL, 0, &null, 1));
+	EXPECT_EQ(1, REG(TDEV_REG_BAD_FDS));
+	/* an eventfd next to it does not hide it */
+	{
+		int two[2] = { efd, null };
+
+		EXPECT_EQ(-EINVAL, vfu_set_irqs(C, flags,
+						VFIO_PCI_MSIX_IRQ_INDEX, 0, 2,
+						NULL, 0, two, 2));
+	}
+	EXPECT_EQ(2, REG(TDEV_REG_BAD_FDS));
+	/* a memfd works for DMA_MAP, but it is not the driver's window */
+	EXPECT_EQ(0, vfu_dma_map(C, 0, 4096, 0, VFIO_USER_F_DMA_REGION_READ,
+				 mfd));
+	EXPECT_EQ(3, REG(TDEV_REG_BAD_FDS));
+	EXPECT_EQ(0, vfu_dma_map(C, 0x10000, 4096, 0,
+				 VFIO_USER_F_DMA_REGION_READ, -1));
+	EXPECT_EQ(3, REG(TDEV_REG_BAD_FDS));
+	/* a reset keeps the count */
+	EXPECT_EQ(0, vfu_reset(C));
+	EXPECT_EQ(3, REG(TDEV_REG_BAD_FDS));
+	close(efd);
+	close(null);
+	close(mfd);
+}
+
 /* ======================= hostile modes ======================= */
+
+/*
+ * Everything the server sends until it closes, goes quiet for @quiet_ms
+ * or @cap bytes came: bytes into @buf, fds (closed) counted in *@nfds and
+ * their kinds in @kinds ('m' memfd, 'c' character device, '?' other).
+ * *@eof says whether it ended with EOF.  Reads straight from the socket:
+ * vfu_client's buffer must be empty.
+ */
+static size_t raw_drain(struct vfu_client *c, uint8_t *buf, size_t cap,
+			int quiet_ms, unsigned int *nfds, char *kinds,
+			bool *eof)
+{
+	size_t len = 0;
+
+	*nfds = 0;
+	*eof = false;
+	kinds[0] = '\0';
+	while (len < cap) {
+		union {
+			char b[CMSG_SPACE(sizeof(int) * 16)];
+			struct cmsghdr align;
+		} u;
+		struct iovec iov = { buf + len, cap - len };
+		struct msghdr mh = {
+			.msg_iov = &iov, .msg_iovlen = 1,
+			.msg_control = u.b, .msg_controllen = sizeof(u.b),
+		};
+		struct pollfd p = { .fd = c->fd, .events = POLLIN };
+		struct cmsghdr *cm;
+		ssize_t n;
+
+		if (poll(&p, 1, quiet_ms) != 1)
+			break;
+		n = recvmsg(c->fd, &mh, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
+		if (n < 0 && errno == EAGAIN)
+			continue;
+		if (n <= 0) {
+			*eof = true;
+			break;
+		}
+		for (cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm)) {
+			unsigned int i, k = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+
+			for (i = 0; i < k; i++) {
+				struct stat st;
+				int fd;
+				char kind = '?';
+
+				memcpy(&fd, CMSG_DATA(cm) + i * sizeof(int), sizeof(fd));
+				if (!fstat(fd, &st) && S_ISCHR(st.st_mode))
+					kind = 'c';
+				else if (!fstat(fd, &st) && st.st_size == TDEV_BAR2_SIZE)
+					kind = 'm';
+				kinds[*nfds] = kind;
+				kinds[++*nfds] = '\0';
+				close(fd);
+			}
+		}
+		len += n;
+	}
+	return len;
+}
+
+/* Ask for BAR2's info with room for its caps: the reply with the memfd. */
+static int send_bar2_info(struct vfu_client *c, uint16_t *id)
+{
+	struct vfio_user_region_info req = {
+		.argsz = TDEV_BAR2_INFO_ARGSZ, .index = BAR2,
+	};
+
+	return vfu_send_cmd(c, VFIO_USER_DEVICE_GET_REGION_INFO, 0, &req,
+			    sizeof(req), NULL, 0, id);
+}
+
+TEST_F(srv, hostile_error_fd)
+{
+	struct vfio_user_header *h;
+	uint8_t buf[256];
+	unsigned int nfds;
+	char kinds[20];
+	uint16_t id;
+	bool eof;
+
+	/* On the reply that carries the memfd: the memfd. */
+	UP("--hostile", "error-fd", "--hostile-after", "1");
+	ASSERT_EQ(0, send_bar2_info(C, &id));
+	ASSERT_EQ(HDR, raw_drain(C, buf, sizeof(buf), 200, &nfds, kinds, &eof));
+	h = (void *)buf;
+	EXPECT_EQ(id, h->msg_id);
+	EXPECT_EQ(VFIO_USER_DEVICE_GET_REGION_INFO, h->command);
+	EXPECT_EQ(HDR, h->msg_size);
+	EXPECT_EQ(VFIO_USER_F_TYPE_REPLY | VFIO_USER_F_ERROR, h->flags);
+	EXPECT_EQ(EINVAL, h->error_reply);
+	EXPECT_STREQ("m", kinds);
+	EXPECT_FALSE(eof);
+	ALIVE();
+
+	/* On a reply without fd (VERSION here): /dev/null. */
+	ASSERT_EQ(0, server_stop(&self->s));
+	START("--hostile", "error-fd");
+	ASSERT_EQ(0, srv_connect(self));
+	{
+		struct vfio_user_version v = { .major = VFIO_USER_MAJOR_VER };
+
+		ASSERT_EQ(0, vfu_send_cmd(C, VFIO_USER_VERSION, 0, &v, sizeof(v),
+					  NULL, 0, &id));
+	}
+	ASSERT_EQ(HDR, raw_drain(C, buf, sizeof(buf), 200, &nfds, kinds, &eof));
+	EXPECT_EQ(VFIO_USER_F_TYPE_REPLY | VFIO_USER_F_ERROR, h->flags);
+	EXPECT_STREQ("c", kinds);
+}
+
+TEST_F(srv, hostile_two_fds)
+{
+	struct vfu_msg m;
+	uint16_t id;
+	struct stat st;
+	uint32_t v;
+
+	/* The memfd and /dev/null on the reply that should carry the memfd. */
+	UP("--hostile", "two-fds", "--hostile-after", "1");
+	ASSERT_EQ(0, send_bar2_info(C, &id));
+	ASSERT_EQ(0, vfu_wait_reply(C, id, VFIO_USER_DEVICE_GET_REGION_INFO, &m));
+	EXPECT_EQ(TDEV_BAR2_INFO_ARGSZ, m.len);		/* the correct reply */
+	ASSERT_EQ(2, m.nfds);
+	ASSERT_EQ(0, fstat(m.fds[0], &st));
+	EXPECT_EQ(TDEV_BAR2_SIZE, st.st_size);
+	ASSERT_EQ(0, fstat(m.fds[1], &st));
+	EXPECT_TRUE(S_ISCHR(st.st_mode));
+	vfu_msg_close_fds(&m);
+
+	/* /dev/null twice on one that should carry none. */
+	ASSERT_EQ(0, srv_reconnect(self));
+	EXPECT_EQ(-EPROTO, vfu_read32(C, BAR0, TDEV_REG_MAGIC, &v));
+	ASSERT_EQ(0, srv_reconnect(self));
+	{
+		struct vfio_user_region_access a = {
+			.offset = TDEV_REG_MAGIC, .region = BAR0, .count = 4,
+		};
+
+		ASSERT_EQ(0, vfu_send_cmd(C, VFIO_USER_REGION_READ, 0, &a,
+					  sizeof(a), NULL, 0, &id));
+	}
+	ASSERT_EQ(0, vfu_wait_reply(C, id, VFIO_USER_REGION_READ, &m));
+	ASSERT_EQ(2, m.nfds);
+	ASSERT_EQ(0, fstat(m.fds[0], &st));
+	EXPECT_TRUE(S_ISCHR(st.st_mode));
+	ASSERT_EQ(0, fstat(m.fds[1], &st));
+	EXPECT_TRUE(S_ISCHR(st.st_mode));
+	vfu_msg_close_fds(&m);
+	ALIVE();
+}
+
+TEST_F(srv, hostile_fd_oversize)
+{
+	size_t cap = HDR + FD_OVERSIZE + 4096, len, i;
+	uint8_t *buf = malloc(cap);
+	struct vfio_user_header *h = (void *)buf;
+	unsigned int nfds;
+	char kinds[20];
+	uint16_t id;
+	bool eof;
+
+	ASSERT_NE(NULL, buf);
+	UP("--hostile", "fd-oversize", "--hostile-after", "1");
+	ASSERT_EQ(0, send_bar2_info(C, &id));
+	len = raw_drain(C, buf, cap, 300, &nfds, kinds, &eof);
+	/* One header with the memfd, announcing 128 KiB, and those bytes. */
+	ASSERT_EQ(HDR + FD_OVERSIZE, len);
+	EXPECT_EQ(id, h->msg_id);
+	EXPECT_EQ(VFIO_USER_F_TYPE_REPLY, h->flags);
+	EXPECT_EQ(HDR + FD_OVERSIZE, h->msg_size);
+	EXPECT_STREQ("m", kinds);
+	for (i = HDR; i < len && buf[i] == 0xa5; i++)
+		;
+	EXPECT_EQ(len, i);
+	EXPECT_FALSE(eof);
+	free(buf);
+}
+
+TEST_F(srv, hostile_fd_eof)
+{
+	struct vfio_user_header *h;
+	uint8_t buf[256];
+	unsigned int nfds;
+	char kinds[20];
+	uint16_t id;
+	bool eof;
+
+	UP("--hostile", "fd-eof", "--hostile-after", "1");
+	ASSERT_EQ(0, send_bar2_info(C, &id));
+	/* The header (whole reply announced), the memfd, half, then EOF. */
+	ASSERT_EQ(HDR + (TDEV_BAR2_INFO_ARGSZ) / 2,
+		  raw_drain(C, buf, sizeof(buf), 2000, &nfds, kinds, &eof));
+	h = (void *)buf;
+	EXPECT_EQ(id, h->msg_id);
+	EXPECT_EQ(HDR + TDEV_BAR2_INFO_ARGSZ, h->msg_size);
+	EXPECT_STREQ("m", kinds);
+	EXPECT_TRUE(eof);
+
+	/* Without an fd of its own: /dev/null. */
+	ASSERT_EQ(0, srv_reconnect(self));
+	{
+		uint32_t v;
+
+		EXPECT_EQ(-ECONNRESET, vfu_read32(C, BAR0, TDEV_REG_MAGIC, &v));
+	}
+	ASSERT_EQ(0, srv_reconnect(self));
+	{
+		struct vfio_user_region_access a = {
+			.offset = TDEV_REG_MAGIC, .region = BAR0, .count = 4,
+		};
+
+		ASSERT_EQ(0, vfu_send_cmd(C, VFIO_USER_REGION_READ, 0, &a,
+					  sizeof(a), NULL, 0, &id));
+	}
+	ASSERT_EQ(HDR + (sizeof(struct vfio_user_region_access) + 4) / 2,
+		  raw_drain(C, buf, sizeof(buf), 2000, &nfds, kinds, &eof));
+	EXPECT_STREQ("c", kinds);
+	EXPECT_TRUE(eof);
+}
+
+TEST_F(srv, hostile_drip)
+{
+	struct vfio_user_region_access a = {
+		.offset = TDEV_REG_MAGIC, .region = BAR0, .count = 4,
+	};
+	size_t want = HDR + sizeof(a) + 4, got = 0;
+	uint8_t buf[64];
+	long long t0;
+	unsigned int reads = 0;
+	uint16_t id;
+
+	UP("--hostile", "drip", "--hostile-after", "1", "--drip-ms", "20");
+	t0 = now_ms();
+	ASSERT_EQ(0, vfu_send_cmd(C, VFIO_USER_REGION_READ, 0, &a, sizeof(a),
+				  NULL, 0, &id));
+	/* One byte at a time, 20 ms apart: never two in one read. */
+	while (got < want) {
+		struct pollfd p = { .fd = C->fd, .events = POLLIN };
+		ssize_t n;
+
+		ASSERT_EQ(1, poll(&p, 1, 1000));
+		n = recv(C->fd, buf + got, sizeof(buf) - got, 0);
+		ASSERT_EQ(1, n);
+		got += n;
+		reads++;
+		usleep(5000);
+	}
+	EXPECT_EQ(want, reads);
+	EXPECT_GE(now_ms() - t0, (want - 1) * 20);
+	EXPECT_EQ(id, ((struct vfio_user_header *)buf)->msg_id);
+	EXPECT_EQ(TDEV_MAGIC_VALUE, *(uint32_t *)(buf + HDR + sizeof(a)));
+	/* then all is in step, and the next reply is whole */
+	ALIVE();
+}
+
+TEST_F(srv, hostile_pre_reply)
+{
+	struct vfio_user_region_access a = {
+		.offset = TDEV_REG_MAGIC, .region = BAR0, .count = 4,
+	};
+	const struct vfio_user_dma_access *dma;
+	struct vfio_user_header *h;
+	uint8_t buf[256], junk[4096] = { 0 };
+	unsigned int nfds, sent = 0;
+	struct vfu_msg m;
+	char kinds[20];
+	long long t0;
+	uint16_t id;
+	bool eof;
+
+	UP("--hostile", "pre-reply", "--hostile-after", "1",
+	   "--pre-reply-ms", "200");
+	ASSERT_EQ(0, vfu_send_cmd(C, VFIO_USER_REGION_READ, 0, &a, sizeof(a),
+				  NULL, 0, &id));
+	t0 = now_ms();
+	/* The trigger's reply, correct... */
+	ASSERT_EQ(0, vfu_recv_msg(C, &m));
+	EXPECT_EQ(id, m.hdr.msg_id);
+	EXPECT_EQ(VFIO_USER_F_TYPE_REPLY, m.hdr.flags);
+	/* ...then a DMA_READ of our whole max_data_xfer_size at IOVA 0... */
+	ASSERT_EQ(0, vfu_recv_msg(C, &m));
+	EXPECT_EQ(VFIO_USER_DMA_READ, m.hdr.command);
+	EXPECT_EQ(VFIO_USER_F_TYPE_COMMAND, m.hdr.flags);
+	dma = m.payload;
+	ASSERT_EQ(sizeof(*dma), m.len);
+	EXPECT_EQ(0, dma->address);
+	EXPECT_EQ(VFIO_USER_DEFAULT_MAX_DATA_XFER, dma->count);
+	/* ...then, later, half a reply to the id we would use next. */
+	ASSERT_EQ(HDR + (sizeof(a) + 4) / 2,
+		  raw_drain(C, buf, sizeof(buf), 500, &nfds, kinds, &eof));
+	EXPECT_GE(now_ms() - t0, 200);
+	h = (void *)buf;
+	EXPECT_EQ((uint16_t)(id + 1), h->msg_id);
+	EXPECT_EQ(VFIO_USER_REGION_READ, h->command);
+	EXPECT_EQ(VFIO_USER_F_TYPE_REPLY, h->flags);
+	EXPECT_EQ(HDR + sizeof(a) + 4, h->msg_size);
+	EXPECT_EQ(0, nfds);
+	EXPECT_FALSE(eof);
+	/* And the server reads no more: our sends end up blocked. */
+	while (sent < (64u << 20) &&
+	       send(C->fd, junk, sizeof(junk), MSG_DONTWAIT) == sizeof(junk))
+		sent += sizeof(junk);
+	EXPECT_LT(sent, 64u << 20);
+	EXPECT_EQ(EAGAIN, errno);
+}
+
+TEST_F(srv, hostile_stream_noreply)
+{
+	struct vfio_user_region_access a = {
+		.offset = TDEV_REG_MAGIC, .region = BAR0, .count = 4,
+	};
+	struct vfu_msg m;
+	unsigned int i;
+	uint16_t id;
+
+	UP("--hostile", "stream-noreply", "--hostile-after", "1");
+	ASSERT_EQ(0, vfu_send_cmd(C, VFIO_USER_REGION_READ, 0, &a, sizeof(a),
+				  NULL, 0, &id));
+	/* A window of DMA_READs of 8 bytes at IOVA 0, and no reply. */
+	for (i = 0; i < STREAM_WINDOW; i++) {
+		const struct vfio_user_dma_access *d;
+
+		ASSERT_EQ(0, vfu_recv_msg(C, &m));
+		EXPECT_EQ(VFIO_USER_DMA_READ, m.hdr.command);
+		EXPECT_EQ(VFIO_USER_F_TYPE_COMMAND, m.hdr.flags);
+		d = m.payload;
+		ASSERT_EQ(sizeof(*d), m.len);
+		EXPECT_EQ(0, d->address);
+		EXPECT_EQ(8, d->count);
+	}
+	EXPECT_TRUE(silent(C, 100));
+	/* Every answer (an error will do) brings exactly one more, forever. */
+	for (i = 0; i < 1000; i++) {
+		ASSERT_EQ(0, vfu_serve_request(C, &m));
+		ASSERT_EQ(0, vfu_recv_msg(C, &m));
+		ASSERT_EQ(VFIO_USER_DMA_READ, m.hdr.command);
+	}
+	EXPECT_EQ(1000, C->server_requests);
+	EXPECT_EQ(1000, C->dma_refused);
+	EXPECT_TRUE(silent(C, 100));
+}
+
 
 TEST_F(srv, hostile_garbage)
 {

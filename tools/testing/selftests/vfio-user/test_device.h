@@ -91,6 +91,16 @@
  * was registered for the vector. */
 #define TDEV_REG_IRQ_COUNT	0x1c
 /*
+ * Read-only: fds received with SET_IRQS that are not eventfds, plus fds
+ * received with DMA_MAP that are not the vfio_user driver's zero-copy
+ * window ("anon_inode:[vfio-user-dma]", drivers/vfio/user/dma.c), as
+ * /proc/self/fd shows them; counted on arrival, whether or not the command
+ * then succeeds.  Per connection, not cleared by reset.  A driver that
+ * checks one file and sends another (a VMM thread swapping the fd number
+ * in between) shows here.
+ */
+#define TDEV_REG_BAD_FDS	0x20
+/*
  * 0x40..0x7f: a DMA engine copying between guest memory (IOVAs the client
  * gave with DMA_MAP) and BAR2, as a bus-master device would.
  *

@@ -6,7 +6,7 @@
  * It emulates the PCI device described in test_device.h over a UNIX socket,
  * follows the vfio-user protocol (QEMU docs/interop/vfio-user.rst, with
  * libvfio-user as the reference for unwritten details) and can be told to
- * misbehave in controlled ways (--hostile, --reorder, --delay-ms) so that a
+ * misbehave in controlled ways (--hostile, --reorder, --delay-*) so that a
  * client's error handling can be tested.
  *
  * One single-threaded poll loop serves one client at a time; the next client
@@ -77,6 +77,13 @@ static const char *const hostile_names[] = {
 	[HOSTILE_FLOOD] = "flood",
 	[HOSTILE_EXIT] = "exit",
 	[HOSTILE_UNSOLICITED] = "unsolicited",
+	[HOSTILE_ERROR_FD] = "error-fd",
+	[HOSTILE_TWO_FDS] = "two-fds",
+	[HOSTILE_FD_OVERSIZE] = "fd-oversize",
+	[HOSTILE_FD_EOF] = "fd-eof",
+	[HOSTILE_DRIP] = "drip",
+	[HOSTILE_PRE_REPLY] = "pre-reply",
+	[HOSTILE_STREAM_NOREPLY] = "stream-noreply",
 };
 
 static void usage(FILE *f)
@@ -97,13 +104,32 @@ static void usage(FILE *f)
 "                          reaches IOVAs it was not given\n"
 "      --reorder N         answer up to N pipelined commands in reverse\n"
 "      --delay-ms N        delay every reply by N ms\n"
-"      --hostile MODE      misbehave: garbage short-close huge-size unknown-id\n"
-"                          duplicate wrong-cmd no-reply fds mid-frame-close\n"
-"                          flood exit unsolicited\n"
+"      --delay-reply CMD:MS  delay the replies to command CMD (a number or a\n"
+"                          name: DMA_MAP, SET_IRQS, REGION_READ...) by MS ms\n"
+"                          instead; repeatable.  A delayed reply holds up\n"
+"                          no other message\n"
+"      --hostile MODE      misbehave on the trigger command's reply:\n"
+"                          garbage short-close huge-size unknown-id duplicate\n"
+"                          wrong-cmd no-reply fds mid-frame-close flood exit\n"
+"                          unsolicited;\n"
+"                          error-fd (an error reply with an fd attached),\n"
+"                          two-fds (the reply with two fds), fd-oversize (an\n"
+"                          fd and a header announcing 128 KiB, then junk),\n"
+"                          fd-eof (header and fd, half the payload, EOF),\n"
+"                          drip (the reply one byte per --drip-ms),\n"
+"                          pre-reply (the reply, a DMA_READ of the client's\n"
+"                          max_data_xfer_size at IOVA 0, no more reading,\n"
+"                          and --pre-reply-ms later half a reply to the\n"
+"                          trigger's id + 1, not yet asked for),\n"
+"                          stream-noreply (no reply; DMA_READ requests of 8\n"
+"                          bytes at IOVA 0, a new one per answer, forever)\n"
 "      --hostile-after N   answer N commands normally first (default 0: the\n"
 "                          VERSION reply); only commands that want a reply\n"
 "                          count, and the count restarts on every connection\n"
 "      --flood-count N     DMA_READ requests sent by 'flood' (default 1000000)\n"
+"      --drip-ms MS        'drip': one byte every MS ms (default 1000)\n"
+"      --pre-reply-ms MS   'pre-reply': the premature reply's delay (default\n"
+"                          500)\n"
 "      --fuzz SEED         once the device is open (DMA_MAP), send a seeded\n"
 "                          stream of valid, mangled and invalid frames and\n"
 "                          mangle some replies; in some connections, one\n"
@@ -143,6 +169,25 @@ static enum hostile_mode parse_hostile(const char *s)
 	exit(2);
 }
 
+/* --delay-reply CMD:MS, CMD a command number or name. */
+static void parse_delay_reply(const char *s, struct options *o)
+{
+	char buf[64], *colon;
+	int cmd;
+
+	snprintf(buf, sizeof(buf), "%s", s);
+	colon = strchr(buf, ':');
+	if (!colon) {
+		fprintf(stderr, "--delay-reply wants CMD:MS\n");
+		exit(2);
+	}
+	*colon = '\0';
+	cmd = cmd_by_name(buf);
+	if (cmd < 0)
+		cmd = parse_num(buf, VFIO_USER_MAX_COMMAND - 1);
+	o->delay_reply[cmd] = parse_num(colon + 1, 3600000);
+}
+
 static void parse_version(const char *s, struct options *o)
 {
 	char buf[32], *dot;
@@ -163,7 +208,7 @@ enum {
 	OPT_CAPS = 256, OPT_VERSION, OPT_NOT_PCI, OPT_NO_RESET, OPT_REORDER,
 	OPT_DELAY, OPT_HOSTILE, OPT_HOSTILE_AFTER, OPT_FLOOD_COUNT, OPT_ONCE,
 	OPT_READY_FD, OPT_NO_DMA_FD, OPT_DMA_ROGUE, OPT_FUZZ, OPT_FUZZ_FRAMES,
-	OPT_FUZZ_COUNT_FILE,
+	OPT_FUZZ_COUNT_FILE, OPT_DELAY_REPLY, OPT_DRIP_MS, OPT_PRE_REPLY_MS,
 };
 
 /* Options of the device model (server/device.c, engine.c). */
@@ -180,6 +225,9 @@ static const struct option long_opts[] = {
 	{ "dma-rogue", no_argument, NULL, OPT_DMA_ROGUE },
 	{ "reorder", required_argument, NULL, OPT_REORDER },
 	{ "delay-ms", required_argument, NULL, OPT_DELAY },
+	{ "delay-reply", required_argument, NULL, OPT_DELAY_REPLY },
+	{ "drip-ms", required_argument, NULL, OPT_DRIP_MS },
+	{ "pre-reply-ms", required_argument, NULL, OPT_PRE_REPLY_MS },
 	{ "hostile", required_argument, NULL, OPT_HOSTILE },
 	{ "hostile-after", required_argument, NULL, OPT_HOSTILE_AFTER },
 	{ "flood-count", required_argument, NULL, OPT_FLOOD_COUNT },
@@ -211,6 +259,11 @@ static void parse_args(int argc, char **argv, struct options *o)
 		case OPT_DMA_ROGUE: o->dma_rogue = true; break;
 		case OPT_REORDER: o->reorder = parse_num(optarg, 65536); break;
 		case OPT_DELAY: o->delay_ms = parse_num(optarg, 3600000); break;
+		case OPT_DELAY_REPLY: parse_delay_reply(optarg, o); break;
+		case OPT_DRIP_MS: o->drip_ms = parse_num(optarg, 3600000); break;
+		case OPT_PRE_REPLY_MS:
+			o->pre_reply_ms = parse_num(optarg, 3600000);
+			break;
 		case OPT_HOSTILE: o->hostile = parse_hostile(optarg); break;
 		case OPT_HOSTILE_AFTER:
 			o->hostile_after = parse_num(optarg, 1u << 30);
@@ -389,9 +442,15 @@ int main(int argc, char **argv)
 		.flood_count = 1000000,
 		.fuzz_frames = 10000,
 		.ready_fd = -1,
+		.drip_ms = 1000,
+		.pre_reply_ms = 500,
 	};
 	sigset_t wait_mask;
+	unsigned int i;
 	int lfd;
+
+	for (i = 0; i < VFIO_USER_MAX_COMMAND; i++)
+		o.delay_reply[i] = -1;
 
 	parse_args(argc, argv, &o);
 	opt = &o;

@@ -613,6 +613,221 @@ static inline int vu_wait_module_refcnt(int want, int ms)
 	return cnt;
 }
 
+/* ==================================================================== */
+/*
+ * Bounded children and kernel-log checks (hostile_bind_test.c and the
+ * trust-boundary tests of hostile_test.c).
+ *
+ * A call that may hang in the kernel runs in a child process, so that a
+ * hang shows as a failed bound instead of a test-runner timeout: the test
+ * waits for it with vu_child_wait() and, if it is still running, fails,
+ * unblocks the kernel some other way (kills the server) and waits again.
+ * A child stuck for good is left behind rather than waited for.
+ */
+#include <poll.h>
+
+#ifdef TH_LOG
+/* Fail the test with a message, for checks that are not one comparison. */
+#define VU_FAIL(fmt, ...) do {					\
+	TH_LOG(fmt, ##__VA_ARGS__);				\
+	_metadata->exit_code = KSFT_FAIL;			\
+} while (0)
+#endif
+
+struct vu_child {
+	pid_t pid;
+	int out;		/* read end of the child's result pipe */
+	int status;		/* waitpid() status once reaped */
+};
+
+/*
+ * Run @fn(@arg, out) in a child; @fn writes its result (at most PIPE_BUF
+ * bytes) to out.  Returns 0 or -errno.
+ */
+static inline int vu_child_start(struct vu_child *ch,
+				 void (*fn)(void *arg, int out), void *arg)
+{
+	int p[2];
+
+	if (pipe2(p, O_CLOEXEC))
+		return -errno;
+	ch->pid = fork();
+	if (ch->pid < 0) {
+		close(p[0]);
+		close(p[1]);
+		return -errno;
+	}
+	if (ch->pid == 0) {
+		close(p[0]);
+		fn(arg, p[1]);
+		_exit(0);
+	}
+	close(p[1]);
+	ch->out = p[0];
+	ch->status = -1;
+	return 0;
+}
+
+/*
+ * Wait up to @ms for the child to exit and read its result into @res
+ * (@size bytes).  0 once it is reaped with its result, -ENODATA once
+ * reaped without one (it was killed first: @res is zeroed), -ETIMEDOUT
+ * while it still runs (call again, or vu_child_kill()).
+ */
+static inline int vu_child_wait(struct vu_child *ch, int ms, void *res,
+				size_t size)
+{
+	long long end = vu_now_ms() + ms;
+	ssize_t n;
+
+	if (ch->pid <= 0)
+		return 0;
+	while (waitpid(ch->pid, &ch->status, WNOHANG) == 0) {
+		if (vu_now_ms() >= end)
+			return -ETIMEDOUT;
+		usleep(2000);
+	}
+	ch->pid = 0;
+	n = res ? read(ch->out, res, size) : 0;
+	close(ch->out);
+	ch->out = -1;
+	if (res && n != (ssize_t)size) {
+		memset(res, 0, size);
+		return -ENODATA;
+	}
+	return 0;
+}
+
+/* SIGKILL, then wait up to @ms as vu_child_wait() does. */
+static inline int vu_child_kill(struct vu_child *ch, int ms, void *res,
+				size_t size)
+{
+	if (ch->pid > 0)
+		kill(ch->pid, SIGKILL);
+	return vu_child_wait(ch, ms, res, size);
+}
+
+/*
+ * vu_server_stop() with a bound: SIGKILL, and wait up to @ms for the
+ * server to be reaped.  -ETIMEDOUT if it is not (a task the kernel oopsed
+ * in while it exited is never reaped): then it is left behind, and only
+ * its socket and directory are cleaned up.
+ */
+static inline int vu_server_kill(struct vu_server *srv, int ms)
+{
+	long long end = vu_now_ms() + ms;
+	int err = 0;
+
+	if (srv->pid > 0) {
+		kill(srv->pid, SIGKILL);
+		while (waitpid(srv->pid, NULL, WNOHANG) == 0) {
+			if (vu_now_ms() >= end) {
+				err = -ETIMEDOUT;
+				break;
+			}
+			usleep(2000);
+		}
+		srv->pid = 0;
+	}
+	vu_server_stop(srv);
+	return err;
+}
+
+/* What a vu_bind_child() reports. */
+struct vu_bind_result {
+	int err;		/* vu_bind()'s: 0 or -errno */
+	int fds_before;		/* the writer's open fds around the write */
+	int fds_after;
+	long long ms;		/* how long the write took */
+	char name[32];		/* the new device, on success */
+};
+
+static inline void vu_bind_child_fn(void *arg, int out)
+{
+	struct vu_bind_result r = { .fds_before = vu_count_fds() };
+	long long start = vu_now_ms();
+
+	r.err = vu_bind(arg, r.name, sizeof(r.name));
+	r.ms = vu_now_ms() - start;
+	r.fds_after = vu_count_fds();
+	if (write(out, &r, sizeof(r)) != sizeof(r))
+		_exit(1);
+}
+
+/* Bind @path from a child process; collect with vu_child_wait(). */
+static inline int vu_bind_child(struct vu_child *ch, const char *path)
+{
+	return vu_child_start(ch, vu_bind_child_fn, (void *)path);
+}
+
+/* del_device from a child process: its result is the write's -errno. */
+static inline void vu_unbind_child_fn(void *arg, int out)
+{
+	int err = vu_unbind(arg);
+
+	if (write(out, &err, sizeof(err)) != sizeof(err))
+		_exit(1);
+}
+
+static inline int vu_unbind_child(struct vu_child *ch, const char *name)
+{
+	return vu_child_start(ch, vu_unbind_child_fn, (void *)name);
+}
+
+/*
+ * The kernel log from now on: vu_kmsg_open() skips what is there,
+ * vu_kmsg_findings() counts the lines since that look like a kernel
+ * report (the same patterns the test runner looks for in the whole
+ * dmesg) and copies the first to @first.  So a test can tell that it was
+ * its own actions that produced one.
+ */
+static inline int vu_kmsg_open(void)
+{
+	int fd = open("/dev/kmsg", O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+
+	if (fd >= 0)
+		lseek(fd, 0, SEEK_END);
+	return fd;
+}
+
+static inline int vu_kmsg_findings(int fd, char *first, size_t size)
+{
+	static const char *const bad[] = {
+		"WARNING:", "BUG:", "kernel BUG", "Oops", "refcount_t", "KASAN",
+		"UBSAN", "soft lockup", "list_del corruption",
+		"general protection", "circular locking",
+		"blocked for more than", "file count is 0", "Call Trace",
+	};
+	char rec[2048];
+	int n = 0;
+	size_t i;
+
+	if (first && size)
+		first[0] = '\0';
+	if (fd < 0)
+		return 0;
+	for (;;) {
+		ssize_t len = read(fd, rec, sizeof(rec) - 1);
+		char *msg;
+
+		if (len < 0 && errno == EPIPE)
+			continue;	/* overwritten records: go on */
+		if (len <= 0)
+			break;
+		rec[len] = '\0';
+		msg = strchr(rec, ';');
+		msg = msg ? msg + 1 : rec;
+		for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+			if (!strstr(msg, bad[i]))
+				continue;
+			if (!n++ && first && size)
+				snprintf(first, size, "%.*s", (int)strcspn(msg, "\n"), msg);
+			break;
+		}
+	}
+	return n;
+}
+
 /*
  * ==== Faults, fd tables and stress (the tests of issue 11) ====
  *
@@ -781,16 +996,7 @@ static inline int vu_fd_scan(int dirfd, const char *const *needles,
 	return found;
 }
 
-/* /dev/kmsg positioned at its end: what the kernel logs from now on. */
-static inline int vu_kmsg_open(void)
-{
-	int fd = open("/dev/kmsg", O_RDONLY | O_NONBLOCK | O_CLOEXEC);
-
-	if (fd >= 0)
-		lseek(fd, 0, SEEK_END);
-	return fd;
-}
-
+/* The kernel log from a point on: vu_kmsg_open() is above. */
 /*
  * Kernel log records since @fd was opened (or last read) that contain
  * @needle and not @except (NULL: no exception); the first one goes to

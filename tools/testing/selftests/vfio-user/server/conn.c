@@ -13,14 +13,19 @@
  * otherwise (or for the unsent rest) it is copied into a FIFO drained on
  * POLLOUT.  While a lot is queued we stop reading, so a client that sends
  * without reading eventually blocks itself instead of growing our memory.
- * --delay-ms gives each queued reply a not-before time; --reorder holds
- * replies on a stack and releases them reversed.  Requests of ours (the DMA
- * engine's, --hostile flood) share one id counter and are never delayed or
- * held: those options are about replies.  --fuzz (server/fuzz.c) adds
- * its generated frames whenever the queue runs empty.
+ * --delay-ms and --delay-reply park a reply on a list ordered by release
+ * time, from which it joins the FIFO when due: a delayed reply never holds
+ * up the replies and requests behind it, so a test can keep one command in
+ * flight while others are answered.  --reorder holds replies on a stack and
+ * releases them reversed.  Requests of ours (the DMA engine's, --hostile
+ * flood) share one id counter and are never delayed or held: those options
+ * are about replies.  --fuzz (server/fuzz.c) adds its generated frames
+ * whenever the queue runs empty; conn_emit_at() pauses the FIFO itself (a
+ * frame in pieces) and a dripped message goes out one byte per tick.
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -44,7 +49,9 @@ struct txmsg {
 	int fds[2];		/* owned; sent with the first byte */
 	unsigned int nfds;
 	bool close_after;
-	uint64_t not_before;	/* CLOCK_MONOTONIC ns, --delay-ms */
+	/* CLOCK_MONOTONIC ns: FIFO head pause, or release time when delayed */
+	uint64_t not_before;
+	uint64_t drip_ns;	/* one byte per this many ns; 0: all at once */
 	uint8_t data[];
 };
 
@@ -106,10 +113,13 @@ void conn_fini(struct conn *c)
 		fuzz_fini(c);
 	}
 	free_list(c->txq_head);
+	free_list(c->delayed);
 	free_list(c->held);
 	rx_reset(c);
-	if (c->dev.bar2)
+	if (c->dev.bar2 && !c->keep_device)
 		device_fini(&c->dev);
+	else if (c->keep_device)
+		vlog("keeping the device's files until we exit\n");
 	close(c->fd);
 }
 
@@ -138,9 +148,21 @@ static struct txmsg *txmsg_new(const void *data, size_t len, const int *fds,
 		m->nfds++;
 	}
 	m->close_after = flags & EMIT_CLOSE_AFTER;
-	m->not_before = opt->delay_ms && !(flags & EMIT_REQUEST) ?
-			now_ns() + opt->delay_ms * 1000000ull : 0;
+	m->not_before = 0;
+	m->drip_ns = 0;
 	return m;
+}
+
+/* How long to hold back the reply @msg: --delay-reply, else --delay-ms. */
+static uint64_t reply_delay_ns(const void *msg, size_t len)
+{
+	const struct vfio_user_header *h = msg;
+	unsigned int ms = opt->delay_ms;
+
+	if (len >= HDR_SIZE && h->command < VFIO_USER_MAX_COMMAND &&
+	    opt->delay_reply[h->command] >= 0)
+		ms = opt->delay_reply[h->command];
+	return ms * 1000000ull;
 }
 
 static void txq_append(struct conn *c, struct txmsg *m)
@@ -243,14 +265,18 @@ void conn_on_writable(struct conn *c)
 		if (!txq_head_ready(c))
 			return;
 		m = c->txq_head;
-		n = send_some(c, m->data + m->off, m->len - m->off, m->fds,
-			      m->nfds);
+		n = send_some(c, m->data + m->off,
+			      m->drip_ns ? 1 : m->len - m->off, m->fds, m->nfds);
 		if (n <= 0)
 			return;
 		close_fds(m->fds, m->nfds);	/* they went with the first byte */
 		m->nfds = 0;
 		m->off += n;
 		c->tx_bytes -= n;
+		if (m->off < m->len && m->drip_ns) {
+			m->not_before = now_ns() + m->drip_ns;
+			return;			/* the next byte, next tick */
+		}
 		if (m->off < m->len)
 			return;			/* socket full */
 		txq_pop(c);
@@ -286,21 +312,44 @@ static void reorder_release(struct conn *c)
 	conn_on_writable(c);
 }
 
-static void reorder_hold(struct conn *c, const uint8_t *p, size_t len,
-			 const int *fds, unsigned int nfds, unsigned int flags)
+static void reorder_hold(struct conn *c, struct txmsg *m)
 {
-	struct txmsg *m = txmsg_new(p, len, fds, nfds, flags);
-
-	if (!m) {
-		c->dead = true;
-		return;
-	}
 	m->next = c->held;
 	c->held = m;
 	if (c->nheld++ == 0)
 		c->held_deadline = now_ns() + REORDER_WAIT_NS;
 	if (c->nheld >= opt->reorder)
 		reorder_release(c);
+}
+
+/* Park @m until @when; equal times keep their order. */
+static void delay_insert(struct conn *c, struct txmsg *m, uint64_t when)
+{
+	struct txmsg **pp = &c->delayed;
+
+	m->not_before = when;
+	while (*pp && (*pp)->not_before <= when)
+		pp = &(*pp)->next;
+	m->next = *pp;
+	*pp = m;
+}
+
+/* Delayed replies that are due go where an undelayed one would have. */
+static void delay_release(struct conn *c)
+{
+	uint64_t now = now_ns();
+
+	while (c->delayed && c->delayed->not_before <= now) {
+		struct txmsg *m = c->delayed;
+
+		c->delayed = m->next;
+		m->next = NULL;
+		m->not_before = 0;
+		if (opt->reorder > 1)
+			reorder_hold(c, m);
+		else
+			txq_append(c, m);
+	}
 }
 
 /*
@@ -311,17 +360,28 @@ void conn_emit(struct conn *c, const void *msg, size_t len, const int *fds,
 	       unsigned int nfds, unsigned int flags)
 {
 	bool request = flags & EMIT_REQUEST;
+	uint64_t delay = request ? 0 : reply_delay_ns(msg, len);
 	const uint8_t *p = msg;
+	struct txmsg *m;
 	ssize_t n = 0;
 
 	if (c->dead || c->mute)
 		return;
-	if (opt->reorder > 1 && !request) {
-		reorder_hold(c, p, len, fds, nfds, flags);
+	if (delay || (opt->reorder > 1 && !request)) {
+		m = txmsg_new(p, len, fds, nfds, flags);
+		if (!m) {
+			vlog("out of memory holding a reply\n");
+			c->dead = true;
+			return;
+		}
+		if (delay)
+			delay_insert(c, m, now_ns() + delay);
+		else
+			reorder_hold(c, m);
 		return;
 	}
-	/* Fast path: nothing ahead of us, no delay: straight to the socket. */
-	if (!c->txq_head && (!opt->delay_ms || request)) {
+	/* Fast path: nothing ahead of us: straight to the socket. */
+	if (!c->txq_head) {
 		n = send_some(c, p, len, fds, nfds);
 		if (n < 0)
 			return;
@@ -336,26 +396,46 @@ void conn_emit(struct conn *c, const void *msg, size_t len, const int *fds,
 	queue_copy(c, p + n, len - n, fds, nfds, flags);
 }
 
-/*
- * Queue a copy of @msg (no fds) to go out no earlier than @not_before
- * (CLOCK_MONOTONIC ns).  Everything emitted after it waits behind it, so
- * the stream stays in order: --fuzz uses it to pause inside a frame.
- */
-void conn_emit_at(struct conn *c, const void *msg, size_t len,
-		  uint64_t not_before)
+/* Queue a copy of @msg, paused until @not_before, dripped if @drip_ns. */
+static void queue_paced(struct conn *c, const void *msg, size_t len,
+			const int *fds, unsigned int nfds,
+			uint64_t not_before, uint64_t drip_ns)
 {
 	struct txmsg *m;
 
 	if (c->dead || c->mute)
 		return;
-	m = txmsg_new(msg, len, NULL, 0, EMIT_REQUEST);
+	m = txmsg_new(msg, len, fds, nfds, EMIT_REQUEST);
 	if (!m) {
 		vlog("out of memory queueing a message\n");
 		c->dead = true;
 		return;
 	}
 	m->not_before = not_before;
+	m->drip_ns = drip_ns;
 	txq_append(c, m);
+}
+
+/*
+ * Queue a copy of @msg (with @fds on its first byte) to go out no earlier
+ * than @not_before (CLOCK_MONOTONIC ns).  Everything emitted after it
+ * waits behind it, so the stream stays in order: --fuzz uses it to pause
+ * inside a frame, --hostile pre-reply to answer what was not yet asked.
+ */
+void conn_emit_at(struct conn *c, const void *msg, size_t len,
+		  const int *fds, unsigned int nfds, uint64_t not_before)
+{
+	queue_paced(c, msg, len, fds, nfds, not_before, 0);
+}
+
+/*
+ * Queue a copy of @msg to go out one byte every @ms milliseconds, the
+ * first (with @fds) at once; what is emitted after it waits behind it.
+ */
+void conn_emit_drip(struct conn *c, const void *msg, size_t len,
+		    const int *fds, unsigned int nfds, unsigned int ms)
+{
+	queue_paced(c, msg, len, fds, nfds, 0, ms * 1000000ull);
 }
 
 bool conn_txq_empty(const struct conn *c)
@@ -445,7 +525,8 @@ void conn_on_readable(struct conn *c)
 {
 	unsigned int budget = RX_BUDGET;
 
-	while (!c->dead && budget && c->tx_bytes < TX_BACKLOG_MAX) {
+	while (!c->dead && !c->rx_mute && budget &&
+	       c->tx_bytes < TX_BACKLOG_MAX) {
 		ssize_t n = rx_read(c);
 
 		if (n <= 0)
@@ -472,7 +553,8 @@ short conn_poll_events(const struct conn *c)
 {
 	short ev = 0;
 
-	if (c->tx_bytes < TX_BACKLOG_MAX)
+	/* Muted, we still see the client hang up: poll reports POLLHUP. */
+	if (c->tx_bytes < TX_BACKLOG_MAX && !c->rx_mute)
 		ev |= POLLIN;
 	if (txq_head_ready(c) || (!c->txq_head && c->flood_left && !c->mute) ||
 	    (!c->txq_head && fuzz_wants_send(c)))
@@ -487,6 +569,8 @@ int64_t conn_timeout_ns(const struct conn *c)
 
 	if (c->nheld)
 		t = c->held_deadline;
+	if (c->delayed && c->delayed->not_before < t)
+		t = c->delayed->not_before;
 	if (c->txq_head && c->txq_head->not_before > now &&
 	    c->txq_head->not_before < t)
 		t = c->txq_head->not_before;
@@ -497,9 +581,27 @@ int64_t conn_timeout_ns(const struct conn *c)
 
 void conn_on_timer(struct conn *c)
 {
+	delay_release(c);
 	if (c->nheld && now_ns() >= c->held_deadline)
 		reorder_release(c);
 	conn_on_writable(c);
+}
+
+/*
+ * Is @fd open on @want (a /proc/self/fd link target such as
+ * "anon_inode:[eventfd]")?  Without /proc we cannot tell: yes.
+ */
+bool fd_target_is(int fd, const char *want)
+{
+	char path[64], target[128];
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	n = readlink(path, target, sizeof(target) - 1);
+	if (n < 0)
+		return true;
+	target[n] = '\0';
+	return strcmp(target, want) == 0;
 }
 
 /* An id the client has not used on this connection (for --hostile). */

@@ -144,6 +144,7 @@ static uint32_t bar0_read32(const struct device *d, uint64_t reg)
 	case TDEV_REG_RESET_COUNT:	return d->reset_count;
 	case TDEV_REG_DMA_MAP_COUNT:	return d->nr_dma;
 	case TDEV_REG_IRQ_COUNT:	return d->irq_count;
+	case TDEV_REG_BAD_FDS:		return d->bad_fds;
 	default:			return engine_read(d, reg);
 	}
 }

@@ -245,10 +245,10 @@ static void emit_split(struct conn *c, uint64_t *x, const uint8_t *p,
 	conn_emit(c, p, cut, NULL, 0, EMIT_REQUEST);
 	if (len - cut > 1 && rnd(x, 2)) {
 		cut2 = cut + 1 + rnd(x, len - cut - 1);
-		conn_emit_at(c, p + cut, cut2 - cut, now_ns() + rnd(x, 2000000));
+		conn_emit_at(c, p + cut, cut2 - cut, NULL, 0, now_ns() + rnd(x, 2000000));
 		cut = cut2;
 	}
-	conn_emit_at(c, p + cut, len - cut, now_ns() + rnd(x, 2000000));
+	conn_emit_at(c, p + cut, len - cut, NULL, 0, now_ns() + rnd(x, 2000000));
 }
 
 /* ---- generated frames ---- */
@@ -551,7 +551,7 @@ void fuzz_pump(struct conn *c)
 	if (fz->done && fuzz_wants_send(c) && conn_txq_empty(c)) {
 		size_t len = build_dma(c, x, frame);
 
-		conn_emit_at(c, frame, len, now_ns() + 1000000);
+		conn_emit_at(c, frame, len, NULL, 0, now_ns() + 1000000);
 		count_frame(c, true);
 	}
 }
@@ -862,7 +862,7 @@ void fuzz_reply(struct conn *c, uint8_t *msg, size_t len, int fd)
 		break;
 	case 1:
 		/* Late, but well within the client's timeout. */
-		conn_emit_at(c, msg, len, now_ns() + rnd(x, 3000000));
+		conn_emit_at(c, msg, len, NULL, 0, now_ns() + rnd(x, 3000000));
 		break;
 	case 2:
 		if (len > HDR_SIZE + 1) {

@@ -9,13 +9,47 @@
  * command that wants a reply, counted from 0 on each connection, so every
  * client meets the same misbehaviour at the same point); "flood" and
  * "huge-size" change the rest of the connection (endless requests; silence,
- * since the stream can no longer be framed after a 4 GiB header).
+ * since the stream can no longer be framed after a 4 GiB header), and so
+ * do "pre-reply" and "stream-noreply" (see below).
+ *
+ * The fd modes (error-fd, two-fds, fd-oversize, fd-eof) attach fds where
+ * a client must not keep them: a client that takes fds from a reply has to
+ * drop exactly the ones it took, however the reply goes wrong after them.
+ * They attach the fd the correct reply carries (the BAR2 memfd for
+ * GET_REGION_INFO with room for the caps), else /dev/null.
+ *
+ * And they keep that connection's device (the memfd, our mapping of it)
+ * after the connection, until the server exits: a client that put a file
+ * reference it did not own leaves the memfd with fewer references than
+ * holders, and our last two then go at exit, the mapping's and then the
+ * fd's, where the kernel checks the count at close (on Debian's kernel
+ * "VFS: Close: file count is 0" and a BUG).  Freed earlier, at the end of
+ * the connection, the file could be reused by the time we close it, and
+ * the damage would land on whoever got it, silently or much later.
  */
+#include <errno.h>
 #include <fcntl.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "server.h"
+
+/* @fd if the reply has one, else a fresh /dev/null (then *@opened). */
+static int fd_or_devnull(struct conn *c, int fd, bool *opened)
+{
+	*opened = false;
+	if (fd >= 0)
+		return fd;
+	fd = open("/dev/null", O_RDWR | O_CLOEXEC);
+	if (fd < 0) {
+		vlog("hostile: /dev/null: %m\n");
+		c->dead = true;
+		return -1;
+	}
+	*opened = true;
+	return fd;
+}
 
 /* A header no valid peer sends: type 0xf.  msg_size 16 keeps the stream
  * framed, so a client could in principle skip it. */
@@ -32,8 +66,12 @@ static void send_garbage(struct conn *c)
 	conn_emit(c, &g, sizeof(g), NULL, 0, 0);
 }
 
-/* A valid header announcing a payload, half of it, then EOF. */
-static void send_mid_frame(struct conn *c, uint8_t *msg, size_t len)
+/*
+ * A valid header announcing a payload, half of it, then EOF; with @nfds
+ * fds on the header's first byte.
+ */
+static void send_mid_frame(struct conn *c, uint8_t *msg, size_t len,
+			   const int *fds, unsigned int nfds)
 {
 	struct vfio_user_header *h = (void *)msg;
 	size_t payload = len - HDR_SIZE;
@@ -43,25 +81,184 @@ static void send_mid_frame(struct conn *c, uint8_t *msg, size_t len)
 		memset(msg + HDR_SIZE, 0, payload);
 		h->msg_size = HDR_SIZE + payload;
 	}
-	conn_emit(c, msg, HDR_SIZE + payload / 2, NULL, 0, EMIT_CLOSE_AFTER);
+	conn_emit(c, msg, HDR_SIZE + payload / 2, fds, nfds, EMIT_CLOSE_AFTER);
 }
 
-/* The correct reply, with /dev/null attached (next to any fd it has). */
+/*
+ * The correct reply with @want fds attached: its own fd if it has one,
+ * then /dev/null for the rest ("fds": one more than it should carry;
+ * "two-fds": two, whatever it should carry).
+ */
 static void send_with_devnull(struct conn *c, uint8_t *msg, size_t len,
-			      int fd)
+			      int fd, unsigned int want)
 {
-	int fds[2], n = 0;
+	unsigned int n = 0, own;
+	int fds[2];
 
 	if (fd >= 0)
 		fds[n++] = fd;
-	fds[n] = open("/dev/null", O_RDWR | O_CLOEXEC);
-	if (fds[n] < 0) {
-		vlog("hostile fds: /dev/null: %m\n");
+	own = n;
+	while (n < want && n < 2) {
+		fds[n] = open("/dev/null", O_RDWR | O_CLOEXEC);
+		if (fds[n] < 0) {
+			vlog("hostile fds: /dev/null: %m\n");
+			c->dead = true;
+			break;
+		}
+		n++;
+	}
+	conn_emit(c, msg, len, fds, n, 0);
+	while (n > own)
+		close(fds[--n]);
+}
+
+/* An error reply (header only, EINVAL) that carries an fd all the same. */
+static void send_error_fd(struct conn *c, uint8_t *msg, int fd)
+{
+	struct vfio_user_header *h = (void *)msg;
+	bool opened;
+
+	fd = fd_or_devnull(c, fd, &opened);
+	if (fd < 0)
+		return;
+	h->flags |= VFIO_USER_F_ERROR;
+	h->error_reply = EINVAL;
+	h->msg_size = HDR_SIZE;
+	conn_emit(c, msg, HDR_SIZE, &fd, 1, 0);
+	if (opened)
+		close(fd);
+}
+
+/*
+ * A header with an fd announcing FD_OVERSIZE_PAYLOAD bytes, more than a
+ * client can have buffered for any reply, and that many bytes of junk: a
+ * client reading on would find the rest of the stream out of step.  Sent
+ * until the client hangs up (the socket takes what it takes).
+ */
+static void send_fd_oversize(struct conn *c, uint8_t *msg, int fd)
+{
+	size_t len = HDR_SIZE + FD_OVERSIZE_PAYLOAD;
+	uint8_t *buf = malloc(len);
+	bool opened;
+
+	fd = fd_or_devnull(c, fd, &opened);
+	if (!buf || fd < 0) {
 		c->dead = true;
+		free(buf);
+		if (opened)
+			close(fd);
 		return;
 	}
-	conn_emit(c, msg, len, fds, n + 1, 0);
-	close(fds[n]);
+	memcpy(buf, msg, HDR_SIZE);
+	((struct vfio_user_header *)buf)->msg_size = len;
+	memset(buf + HDR_SIZE, 0xa5, FD_OVERSIZE_PAYLOAD);
+	conn_emit(c, buf, len, &fd, 1, 0);
+	free(buf);
+	if (opened)
+		close(fd);
+}
+
+/* The correct header with an fd, half the payload, then EOF. */
+static void send_fd_eof(struct conn *c, uint8_t *msg, size_t len, int fd)
+{
+	bool opened;
+
+	fd = fd_or_devnull(c, fd, &opened);
+	if (fd < 0)
+		return;
+	send_mid_frame(c, msg, len, &fd, 1);
+	if (opened)
+		close(fd);
+}
+
+/*
+ * pre-reply: the correct reply to the trigger goes out, then a reply to
+ * the request the client has not sent yet: the trigger's id + 1 (clients
+ * number requests in order; the vfio_user driver allocates ids
+ * cyclically), with the trigger's command and half its payload, never the
+ * rest.  To keep that request unsent when the reply arrives, we first ask
+ * the client for a DMA_READ of its max_data_xfer_size at IOVA 0 and stop
+ * reading: a client with that IOVA mapped blocks sending its answer into a
+ * socket nobody drains, and its next request waits behind it.  The
+ * premature reply comes --pre-reply-ms later, time for that next request
+ * to be made.  Then nothing more, either way.
+ */
+static void send_pre_reply(struct conn *c, const uint8_t *msg, size_t len)
+{
+	const struct vfio_user_header *h = (const void *)msg;
+	struct {
+		struct vfio_user_header hdr;
+		struct vfio_user_dma_access dma;
+	} rq = {
+		.hdr = {
+			.msg_id = c->req_id++,
+			.command = VFIO_USER_DMA_READ,
+			.msg_size = sizeof(rq),
+			.flags = VFIO_USER_F_TYPE_COMMAND,
+		},
+		.dma = { .address = 0, .count = c->max_xfer },
+	};
+	size_t payload = len - HDR_SIZE;
+	uint8_t pre[HDR_SIZE + 64];
+	struct vfio_user_header *p = (void *)pre;
+
+	conn_emit(c, &rq, sizeof(rq), NULL, 0, EMIT_REQUEST);
+
+	if (payload < 2 || payload > sizeof(pre) - HDR_SIZE)
+		payload = sizeof(pre) - HDR_SIZE;
+	memset(pre, 0x5a, sizeof(pre));
+	*p = (struct vfio_user_header){
+		.msg_id = h->msg_id + 1,
+		.command = h->command,
+		.msg_size = HDR_SIZE + payload,
+		.flags = VFIO_USER_F_TYPE_REPLY,
+	};
+	conn_emit_at(c, pre, HDR_SIZE + payload / 2, NULL, 0,
+		     now_ns() + opt->pre_reply_ms * 1000000ull);
+	vlog("hostile pre-reply: DMA_READ of %u, then id %u in %u ms\n",
+	     c->max_xfer, p->msg_id, opt->pre_reply_ms);
+	c->rx_mute = true;
+	c->mute = true;
+}
+
+/* stream-noreply: top the window of DMA_READ requests up. */
+static void stream_refill(struct conn *c)
+{
+	struct {
+		struct vfio_user_header hdr;
+		struct vfio_user_dma_access dma;
+	} rq[STREAM_WINDOW];
+	unsigned int n = 0;
+
+	while (c->stream_inflight + n < STREAM_WINDOW) {
+		rq[n].hdr = (struct vfio_user_header){
+			.msg_id = c->req_id++,
+			.command = VFIO_USER_DMA_READ,
+			.msg_size = sizeof(rq[0]),
+			.flags = VFIO_USER_F_TYPE_COMMAND,
+		};
+		rq[n].dma = (struct vfio_user_dma_access){ .count = 8 };
+		n++;
+	}
+	if (!n)
+		return;
+	c->stream_inflight += n;
+	conn_emit(c, rq, n * sizeof(rq[0]), NULL, 0, EMIT_REQUEST);
+}
+
+/*
+ * A reply from the client, to a request of ours.  stream-noreply never
+ * answers its trigger and asks again as soon as the client answers, for
+ * as long as the client does: a client waiting for the trigger's reply
+ * must give up on its own clock, however busy the server keeps it.
+ */
+void hostile_on_reply(struct conn *c, const struct vfio_user_header *h)
+{
+	if (!c->stream || h->command != VFIO_USER_DMA_READ)
+		return;
+	if (c->stream_inflight)
+		c->stream_inflight--;
+	stream_refill(c);
 }
 
 static void send_unsolicited(struct conn *c, uint16_t cmd)
@@ -111,10 +308,37 @@ void hostile_emit(struct conn *c, uint8_t *msg, size_t len, int fd)
 	case HOSTILE_NO_REPLY:
 		return;
 	case HOSTILE_FDS:
-		send_with_devnull(c, msg, len, fd);
+		send_with_devnull(c, msg, len, fd, nfds + 1);
 		return;
 	case HOSTILE_MID_FRAME_CLOSE:
-		send_mid_frame(c, msg, len);
+		send_mid_frame(c, msg, len, NULL, 0);
+		return;
+	case HOSTILE_ERROR_FD:
+		c->keep_device = true;
+		send_error_fd(c, msg, fd);
+		return;
+	case HOSTILE_TWO_FDS:
+		c->keep_device = true;
+		send_with_devnull(c, msg, len, fd, 2);
+		return;
+	case HOSTILE_FD_OVERSIZE:
+		c->keep_device = true;
+		send_fd_oversize(c, msg, fd);
+		return;
+	case HOSTILE_FD_EOF:
+		c->keep_device = true;
+		send_fd_eof(c, msg, len, fd);
+		return;
+	case HOSTILE_DRIP:
+		conn_emit_drip(c, msg, len, &fd, nfds, opt->drip_ms);
+		return;
+	case HOSTILE_PRE_REPLY:
+		conn_emit(c, msg, len, &fd, nfds, 0);
+		send_pre_reply(c, msg, len);
+		return;
+	case HOSTILE_STREAM_NOREPLY:
+		c->stream = true;
+		stream_refill(c);
 		return;
 	case HOSTILE_FLOOD:
 		c->flood_left = opt->flood_count;

@@ -106,19 +106,11 @@ void irq_raise(struct device *d, uint32_t value)
 
 /*
  * Only eventfds make sense here; anything else (a socket, /dev/null) is a
- * client bug worth reporting.  Without /proc we cannot tell: accept.
+ * client bug worth reporting.
  */
 static bool is_eventfd(int fd)
 {
-	char path[64], target[64];
-	ssize_t n;
-
-	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
-	n = readlink(path, target, sizeof(target) - 1);
-	if (n < 0)
-		return true;
-	target[n] = '\0';
-	return strcmp(target, "anon_inode:[eventfd]") == 0;
+	return fd_target_is(fd, "anon_inode:[eventfd]");
 }
 
 static int irq_assign(struct device *d, const struct vfio_user_irq_set *s,

@@ -16,6 +16,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 #include "server.h"
 
@@ -161,11 +162,28 @@ static int h_get_irq_info(struct handler_args *a)
 	return 0;
 }
 
+/*
+ * TDEV_REG_BAD_FDS: every fd a command got that is not the file it should
+ * be, counted before anything else looks at the message, whether or not
+ * the command then succeeds: a client that checks one file and sends
+ * another shows here even when the server would refuse the other.
+ */
+static void count_bad_fds(struct handler_args *a, const char *want)
+{
+	unsigned int i;
+
+	for (i = 0; i < a->nfds; i++)
+		if (a->fds[i] >= 0 && !fd_target_is(a->fds[i], want))
+			a->c->dev.bad_fds++;
+}
+
 /* argsz covers the bool array for DATA_BOOL only: eventfds are ancillary. */
 static int h_set_irqs(struct handler_args *a)
 {
 	const struct vfio_user_irq_set *s = a->req;
 	size_t data_len;
+
+	count_bad_fds(a, "anon_inode:[eventfd]");
 
 	if (a->len < sizeof(*s) || s->argsz != a->len)
 		return -EINVAL;
@@ -218,6 +236,8 @@ static int h_dma_map(struct handler_args *a)
 	const struct vfio_user_dma_map *m = a->req;
 	int no_fd = -1;
 
+	/* The vfio_user driver's zero-copy window (drivers/vfio/user/dma.c). */
+	count_bad_fds(a, "anon_inode:[vfio-user-dma]");
 	if (a->len != sizeof(*m) || m->argsz < sizeof(*m) || a->nfds > 1)
 		return -EINVAL;
 	return dma_map(&a->c->dev, m, a->nfds ? &a->fds[0] : &no_fd);
@@ -285,6 +305,17 @@ static const char *cmd_name(uint16_t cmd)
 	if (cmd < ARRAY_SIZE(handlers) && handlers[cmd].name)
 		return handlers[cmd].name;
 	return "?";
+}
+
+/* A command by its name here ("DMA_MAP", "SET_IRQS"...), or -1. */
+int cmd_by_name(const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < ARRAY_SIZE(handlers); i++)
+		if (handlers[i].name && !strcasecmp(name, handlers[i].name))
+			return i;
+	return -1;
 }
 
 void log_msg(const char *dir, const struct vfio_user_header *h,
@@ -384,9 +415,10 @@ void proto_handle(struct conn *c, uint8_t *msg, size_t size, int *fds,
 	const struct vfio_user_header *h = (const void *)msg;
 
 	log_msg("<-", h, nfds);
-	if ((h->flags & VFIO_USER_F_TYPE_MASK) == VFIO_USER_F_TYPE_REPLY)
+	if ((h->flags & VFIO_USER_F_TYPE_MASK) == VFIO_USER_F_TYPE_REPLY) {
 		engine_on_reply(c, h, msg + HDR_SIZE, size - HDR_SIZE);
-	else
+		hostile_on_reply(c, h);
+	} else
 		handle_command(c, msg, size, fds, nfds);
 	/* After the command's reply, so that GO's reply is not held back. */
 	engine_pump(c);

@@ -51,7 +51,24 @@ enum hostile_mode {
 	HOSTILE_FLOOD,
 	HOSTILE_EXIT,
 	HOSTILE_UNSOLICITED,
+	HOSTILE_ERROR_FD,
+	HOSTILE_TWO_FDS,
+	HOSTILE_FD_OVERSIZE,
+	HOSTILE_FD_EOF,
+	HOSTILE_DRIP,
+	HOSTILE_PRE_REPLY,
+	HOSTILE_STREAM_NOREPLY,
 };
+
+/* --hostile fd-oversize: the payload announced, beyond any reply buffer. */
+#define FD_OVERSIZE_PAYLOAD	(128u << 10)
+/*
+ * --hostile stream-noreply: DMA_READ requests kept unanswered by the client
+ * at a time.  Below the 16 the vfio_user driver queues before it stops
+ * reading (VFIO_USER_MAX_SERVER_REQS), so that back-pressure never stops
+ * the stream; more than one, so that the socket is rarely empty.
+ */
+#define STREAM_WINDOW		8
 
 struct options {
 	const char *sock_path;
@@ -62,7 +79,11 @@ struct options {
 	bool dma_rogue;			/* engine skips the DMA table checks */
 	bool no_dma_fd;			/* DMA_MAP with an fd fails */
 	unsigned int reorder;		/* replies held and reversed; 0/1 = off */
-	unsigned int delay_ms;
+	unsigned int delay_ms;		/* every reply, unless delay_reply */
+	/* --delay-reply CMD:MS: per command, -1 when not given */
+	int delay_reply[VFIO_USER_MAX_COMMAND];
+	unsigned int drip_ms;		/* --hostile drip */
+	unsigned int pre_reply_ms;	/* --hostile pre-reply */
 	enum hostile_mode hostile;
 	unsigned int hostile_after;
 	unsigned long flood_count;
@@ -79,6 +100,8 @@ extern const struct options *opt;
 void vlog(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_msg(const char *dir, const struct vfio_user_header *h,
 	     unsigned int nfds);
+int cmd_by_name(const char *name);
+bool fd_target_is(int fd, const char *want);
 uint64_t now_ns(void);
 
 /* ---- device model ---- */
@@ -113,6 +136,7 @@ struct device {
 	uint8_t cfg_wmask[TDEV_CONFIG_SIZE];
 	uint8_t msix_table[TDEV_MSIX_COUNT * 16];
 	uint32_t scratch, write_count, reset_count, irq_count;
+	uint32_t bad_fds;		/* TDEV_REG_BAD_FDS */
 	/* eventfd per IRQ index and vector, -1 when none is registered */
 	int irq_fds[TDEV_NUM_IRQS][TDEV_MSIX_COUNT];
 	struct dma_map dma[TDEV_MAX_DMA_MAPS];
@@ -199,6 +223,7 @@ struct conn {
 	/* send state */
 	struct txmsg *txq_head, **txq_tail;
 	size_t tx_bytes;		/* bytes queued, for back-pressure */
+	struct txmsg *delayed;		/* --delay-*: by release time */
 	struct txmsg *held;		/* --reorder: stack of held replies */
 	unsigned int nheld;
 	uint64_t held_deadline;
@@ -209,6 +234,10 @@ struct conn {
 	unsigned int cmds_seen;		/* commands that wanted a reply */
 	bool hostile_done;
 	bool mute;			/* send nothing more */
+	bool rx_mute;			/* read nothing more */
+	bool keep_device;		/* leave dev to the process's exit */
+	bool stream;			/* stream-noreply is sending */
+	unsigned int stream_inflight;	/* its requests not yet answered */
 	unsigned long flood_left;
 	uint16_t last_id;
 	uint8_t ids_seen[65536 / 8];
@@ -225,17 +254,20 @@ void conn_on_writable(struct conn *c);
 void conn_on_timer(struct conn *c);
 
 #define EMIT_CLOSE_AFTER	(1u << 0)	/* close once this is sent */
-/* A request of ours, not a reply: --delay-ms and --reorder leave it alone. */
+/* A request of ours, not a reply: --delay-* and --reorder leave it alone. */
 #define EMIT_REQUEST		(1u << 1)
 void conn_emit(struct conn *c, const void *msg, size_t len,
 	       const int *fds, unsigned int nfds, unsigned int flags);
 void conn_emit_at(struct conn *c, const void *msg, size_t len,
-		  uint64_t not_before);
+		  const int *fds, unsigned int nfds, uint64_t not_before);
+void conn_emit_drip(struct conn *c, const void *msg, size_t len,
+		    const int *fds, unsigned int nfds, unsigned int ms);
 bool conn_txq_empty(const struct conn *c);
 
 void proto_handle(struct conn *c, uint8_t *msg, size_t size,
 		  int *fds, unsigned int nfds);
 void hostile_emit(struct conn *c, uint8_t *msg, size_t len, int fd);
+void hostile_on_reply(struct conn *c, const struct vfio_user_header *h);
 void engine_pump(struct conn *c);
 void engine_on_reply(struct conn *c, const struct vfio_user_header *h,
 		     const void *payload, size_t len);
