@@ -14,10 +14,14 @@
  * it.  The driver must never leak, send, close or adopt a file that was
  * not the one it meant.
  */
+#include <poll.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
+#include <linux/userfaultfd.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 
 #include "kselftest_harness.h"
 #include "test_device.h"
@@ -66,7 +70,8 @@ static bool turn_begin(atomic_int *armed, atomic_int *busy)
 	if (atomic_load(armed))
 		return true;
 	atomic_fetch_sub(busy, 1);
-	sched_yield();
+	/* Idle racers sleep: spinning would starve the driver and server. */
+	usleep(200);
 	return false;
 }
 
@@ -97,7 +102,8 @@ static void *scan_fn(void *arg)
 		if (vu_fd_scan(r->dirfd, r->needles, what, sizeof(what)) >= 0 &&
 		    !r->scan_hits++)
 			snprintf(r->hit, sizeof(r->hit), "scanner: %.230s", what);
-		for (i = 0; r->target >= 0 && r->racer_rests && i < 200; i++) {
+		for (i = 0; r->target >= 0 && r->racer_rests && i < 2000 &&
+		     atomic_load(&r->armed); i++) {
 			n = readlinkat(r->dirfd, num, link, sizeof(link) - 1);
 			if (n <= 0)
 				continue;
@@ -539,6 +545,20 @@ struct stomper {
 	long scans, pages, stomps, faults;
 	uintptr_t last_page;
 	pthread_t th;
+	/* userfaultfd: hold the driver where a received fd is installed */
+	int uffd;
+	pthread_t uffd_th;
+	bool registered;		/* this instance of the page is ours */
+	int cycles;			/* fd-slot faults of this instance */
+	long wps, events, fd_faults, holds, hold_hits, hold_fork_hits, hijacks;
+	long after_fault_stomps;
+	/*
+	 * Per round: hold the writer once the fd is installed (re-protect
+	 * the page for the header, then look), or write our number over the
+	 * kernel's as soon as it has written it.
+	 */
+	volatile bool hold_mode;
+	char held[256];			/* what the first hold saw */
 };
 
 /*
@@ -565,6 +585,163 @@ static void stomp(struct stomper *s, uintptr_t page)
 }
 
 /*
+ * With userfaultfd the race is won every time rather than now and then.
+ * The driver's control page is write-protected (UFFDIO_WRITEPROTECT) as
+ * soon as it appears, while the server is still answering.  The kernel
+ * writes a received fd's number into it before installing the fd (that
+ * fault is let through, and the page protected again at once), then the
+ * control message's header after installing it: that second fault holds
+ * the bind writer with the server's file in its table, for as long as we
+ * like.  We let the scanner and forked children look, put the writer's
+ * own memfd at that number (dup2), and let the driver go on.
+ */
+static int uffd_wp(int uffd, uintptr_t page, bool wp)
+{
+	struct uffdio_writeprotect w = {
+		.range = { .start = page, .len = PAGE },
+		.mode = wp ? UFFDIO_WRITEPROTECT_MODE_WP : 0,
+	};
+
+	return ioctl(uffd, UFFDIO_WRITEPROTECT, &w) ? -errno : 0;
+}
+
+static int uffd_open(void)
+{
+	struct uffdio_api api = {
+		.api = UFFD_API,
+		.features = UFFD_FEATURE_EXACT_ADDRESS,
+	};
+	int fd = syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK);
+
+	if (fd < 0)
+		return -1;
+	if (ioctl(fd, UFFDIO_API, &api)) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* A fresh instance of the driver's page: make it present, protect it. */
+static void uffd_take(struct stomper *s, uintptr_t page)
+{
+	struct uffdio_register reg = {
+		.range = { .start = page, .len = PAGE },
+		.mode = UFFDIO_REGISTER_MODE_WP,
+	};
+
+	if (sigsetjmp(vu_fault_jmp, 1)) {
+		s->faults++;
+		return;
+	}
+	vu_fault_armed = 1;
+	*(volatile int *)page = 0;	/* write-protection needs a PTE */
+	vu_fault_armed = 0;
+	if (ioctl(s->uffd, UFFDIO_REGISTER, &reg) || uffd_wp(s->uffd, page, true))
+		return;
+	s->registered = true;
+	s->cycles = 0;
+	s->wps++;
+}
+
+/* Watch the learned address, without faulting, for new instances. */
+static void uffd_watch(struct stomper *s)
+{
+	unsigned char vec;
+	long i;
+
+	for (i = 0; i < 100000 && atomic_load(&s->armed); i++) {
+		if (mincore((void *)s->last_page, PAGE, &vec)) {
+			s->registered = false;	/* gone: the next one is new */
+			continue;
+		}
+		if (!s->registered && !covered(&s->base, s->last_page))
+			uffd_take(s, s->last_page);
+	}
+}
+
+static void *uffd_fn(void *arg)
+{
+	struct stomper *s = arg;
+	struct pollfd p = { .fd = s->uffd, .events = POLLIN };
+	struct uffd_msg msg;
+	char path[64], link[128];
+	uintptr_t page, off;
+	int fd, status;
+	ssize_t n;
+	pid_t pid;
+
+	while (!s->stop) {
+		if (poll(&p, 1, 20) <= 0 || read(s->uffd, &msg, sizeof(msg)) != sizeof(msg) ||
+		    msg.event != UFFD_EVENT_PAGEFAULT)
+			continue;
+		page = msg.arg.pagefault.address & ~(PAGE - 1);
+		off = msg.arg.pagefault.address - page;
+		s->events++;
+		if (off >= 16 && !s->hold_mode) {
+			/*
+			 * The fd's number, before the fd is installed: let the
+			 * kernel write it and write ours over it from now until
+			 * the page goes, through the kernel's header writes and
+			 * its read-back.
+			 */
+			s->fd_faults++;
+			uffd_wp(s->uffd, page, false);
+			stomp(s, page);
+			s->after_fault_stomps++;
+			continue;
+		}
+		if (off >= 16) {
+			s->fd_faults++;
+			/*
+			 * The fd's number, before the fd is installed: let it
+			 * through and protect the page again for the header.
+			 * Spin a little longer each time the kernel has not
+			 * got past it, so that it does.
+			 */
+			uffd_wp(s->uffd, page, false);
+			if (++s->cycles < 50) {
+				long long until = vu_now_ms() + (s->cycles > 10);
+				volatile int spin;
+
+				for (spin = 0; spin < (s->cycles - 1) * 2000; spin++)
+					;
+				while (vu_now_ms() < until)
+					;
+				uffd_wp(s->uffd, page, true);
+			}
+			continue;
+		}
+		/* The header: the fd is in the writer's table right now. */
+		s->holds++;
+		fd = *(volatile int *)(page + 16);
+		snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+		n = readlink(path, link, sizeof(link) - 1);
+		if (n > 0 && !s->held[0]) {
+			link[n] = '\0';
+			snprintf(s->held, sizeof(s->held), "held the writer at fd %d -> %.100s",
+				 fd, link);
+		}
+		/* A child forked now inherits it. */
+		if (vu_fd_scan(-1, (const char *const[]){ VU_SERVER_BAR2_LINK, NULL },
+			       NULL, 0) >= 0)
+			s->hold_hits++;
+		pid = fork();
+		if (pid == 0)
+			_exit(vu_fd_scan(-1, (const char *const[]){ VU_SERVER_BAR2_LINK, NULL },
+					 NULL, 0) >= 0 ? 1 : 0);
+		if (pid > 0 && waitpid(pid, &status, 0) == pid && WIFEXITED(status) &&
+		    WEXITSTATUS(status) == 1)
+			s->hold_fork_hits++;
+		/* And any thread of the writer may replace it. */
+		if (n > 0 && dup2(s->victim, fd) == fd)
+			s->hijacks++;
+		uffd_wp(s->uffd, page, false);
+	}
+	return NULL;
+}
+
+/*
  * Find pages that are anonymous, read-write, private and new since the
  * bind began, one page on their own or at the edge of an older mapping
  * (a new mapping may merge with its neighbour): the driver's control
@@ -584,7 +761,10 @@ static void *stomp_fn(void *arg)
 		 * likely: write there before maps shows it, unless that is
 		 * memory that was there before this bind (someone's heap).
 		 */
-		for (i = 0; s->last_page && !covered(&s->base, s->last_page) &&
+		if (s->uffd >= 0 && s->last_page)
+			uffd_watch(s);
+		for (i = 0; s->uffd < 0 && s->last_page &&
+		     !covered(&s->base, s->last_page) &&
 		     i < 64 && atomic_load(&s->armed); i++)
 			stomp(s, s->last_page);
 		read_anon_rw(&s->now);
@@ -602,7 +782,8 @@ static void *stomp_fn(void *arg)
 			if (page != s->last_page)
 				s->pages++;
 			s->last_page = page;
-			stomp(s, page);
+			if (s->uffd < 0)
+				stomp(s, page);
 		}
 		turn_end(&s->busy);
 	}
@@ -684,8 +865,10 @@ static const char *check_bind(const char *name, int victim)
 TEST(bind_keeps_files_out_of_writer)
 {
 	static const char *const needles[] = { VU_SERVER_BAR2_LINK, NULL };
-	int rounds = vu_stress(20), round, failed = 0, fd, victim;
+	const char *slow[] = { "--delay-reply", "GET_REGION_INFO:3", NULL };
+	int rounds = vu_stress(24), round, failed = 0, fd, victim;
 	static struct stomper st;
+	long long t0, write_ms = 0, all_ms = vu_now_ms();
 	struct vu_server srv;
 	char name[32];
 	const char *bad;
@@ -693,23 +876,59 @@ TEST(bind_keeps_files_out_of_writer)
 	ssize_t n;
 
 	vu_fault_guard_install();
-	ASSERT_EQ(0, vu_server_start(&srv, NULL));
+	/*
+	 * Region information answered 3 ms late: the driver's control page
+	 * is there that long before the kernel writes a received fd into
+	 * it, time for the watcher to write-protect it.
+	 */
+	if (vu_server_startv(&srv, slow)) {
+		vu_server_stop(&srv);
+		ASSERT_EQ(0, vu_server_start(&srv, NULL));
+	}
 	victim = our_memfd("vu-victim", VICTIM_FD, 0x76);
 	ASSERT_GE(victim, 0);
 	memset(&st, 0, sizeof(st));
 	st.victim = victim;
+	st.uffd = uffd_open();
+	if (st.uffd >= 0) {
+		ASSERT_EQ(0, pthread_create(&st.uffd_th, NULL, uffd_fn, &st));
+		/*
+		 * The writer on one CPU, the fault handler on another: its
+		 * writes must run while the woken writer runs, not after.
+		 */
+		if (sysconf(_SC_NPROCESSORS_ONLN) > 1) {
+			cpu_set_t cpus;
+
+			CPU_ZERO(&cpus);
+			CPU_SET(0, &cpus);
+			pthread_setaffinity_np(pthread_self(), sizeof(cpus), &cpus);
+			CPU_ZERO(&cpus);
+			CPU_SET(1, &cpus);
+			pthread_setaffinity_np(st.uffd_th, sizeof(cpus), &cpus);
+		}
+	} else {
+		TH_LOG("no userfaultfd (%s): racing by chance only", strerror(errno));
+	}
 	ASSERT_EQ(0, pthread_create(&st.th, NULL, stomp_fn, &st));
 	/* new_device's fd takes the lowest number; the server's fd the next. */
 	ASSERT_EQ(0, race_start(&r, needles, true, lowest_free_fd() + 1, victim, true));
 
 	for (round = 0; round < rounds; round++) {
-		r.racer_rests = round & 1;
+		r.racer_rests = st.uffd < 0 ? round & 1 : round & 2;
 		fd = open(VU_BUS "/new_device", O_WRONLY | O_CLOEXEC);
 		ASSERT_GE(fd, 0);
 		ASSERT_EQ(0, read_anon_rw(&st.base));
 		atomic_store(&st.armed, 1);
-		race_arm(&r);
+		/*
+		 * With userfaultfd, every other round is its alone: the other
+		 * racers would only take the CPU its watch needs.
+		 */
+		if (st.uffd < 0 || !(round & 1))
+			race_arm(&r);
+		st.hold_mode = round & 2;
+		t0 = vu_now_ms();
 		n = write(fd, srv.path, strlen(srv.path));
+		write_ms += vu_now_ms() - t0;
 		race_disarm(&r);
 		disarm(&st.armed, &st.busy);
 		close(fd);
@@ -730,11 +949,32 @@ TEST(bind_keeps_files_out_of_writer)
 	}
 	st.stop = true;
 	pthread_join(st.th, NULL);
+	if (st.uffd >= 0) {
+		pthread_join(st.uffd_th, NULL);
+		close(st.uffd);
+	}
 	race_stop(&r);
+	TH_LOG("%d binds in %lld ms, %lld ms of them writing new_device", rounds,
+	       vu_now_ms() - all_ms, write_ms);
 	TH_LOG("%d binds: %ld table scans, %ld forks, %ld dup2s over fd %d, "
 	       "%ld maps scans, %ld new pages, %ld stomps (%ld faulted)",
 	       rounds, r.scans, r.forks, r.dup2s, r.target, st.scans, st.pages,
 	       st.stomps, st.faults);
+	TH_LOG("userfaultfd: %ld control pages write-protected, %ld faults (%ld on fd numbers, "
+	       "%ld overwritten), %ld holds, %ld hijacks%s%s", st.wps, st.events, st.fd_faults,
+	       st.after_fault_stomps, st.holds, st.hijacks, st.held[0] ? "; " : "", st.held);
+	/*
+	 * A write of the kernel's into the fd slot of the driver's page in
+	 * the writer's memory: a received fd's number went through memory
+	 * every thread of the writer can write, whoever won the race after.
+	 */
+	EXPECT_EQ(0, st.fd_faults)
+		TH_LOG("%ld received fd numbers written into the writer's memory", st.fd_faults);
+	/* Held with a received file installed: it was in the writer's table. */
+	EXPECT_EQ(0, st.holds);
+	EXPECT_EQ(0, st.hold_hits) TH_LOG("%ld holds showed the server's memfd", st.hold_hits);
+	EXPECT_EQ(0, st.hold_fork_hits)
+		TH_LOG("%ld children forked during a hold inherited it", st.hold_fork_hits);
 	EXPECT_EQ(0, r.scan_hits) TH_LOG("%s", r.hit);
 	EXPECT_EQ(0, r.fork_hits) TH_LOG("%ld children saw a server file", r.fork_hits);
 	EXPECT_EQ(0, failed) TH_LOG("%d of %d binds went wrong", failed, rounds);
