@@ -16,6 +16,10 @@
  *
  * Seeded: the seed is printed; VU_STRESS_SEED=S replays a run (as far as
  * threads replay).  VU_STRESS=N makes every phase N times longer.
+ *
+ * Container unmaps and device opens are serialized among the threads:
+ * Debian's 6.12 type1 deadlocks on its own when two unmaps of pinned
+ * IOVA, or an unmap and an open, meet (see struct vmm).  Closes are not.
  */
 #include <pthread.h>
 #include <sys/eventfd.h>
