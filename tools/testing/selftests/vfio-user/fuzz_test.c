@@ -11,12 +11,15 @@
  * server ends about half of the connections with one protocol violation:
  * unknown id, fds, partial frame and close, huge size, silence...).  In
  * about one connection in four a reply of the bind handshake is mangled
- * too: then the bind or the open may fail, with an errno, and nothing
- * else.  Then the device is closed and deleted, which must always work,
- * and every VFIO call must have returned, with a count or with an errno a
- * syscall may return.  At the end nothing may be left: iommu groups, fds, module
+ * too (in one of those in four with fds attached: an error reply with
+ * fds, too many fds, fds then EOF, fds with an oversized frame): then the
+ * bind or the open may fail, with an errno, and nothing else.  Then the
+ * device is closed and deleted, which must always work, and every VFIO
+ * call must have returned, with a count or with an errno a syscall may
+ * return.  At the end nothing may be left: iommu groups, fds, module
  * references.  The guest's dmesg is scanned by the test runner (KASAN,
- * lockdep, WARN...).
+ * lockdep, WARN...), and after each connection by the test itself, so
+ * that a kernel report names the seed that caused it.
  *
  * Reproducibility: the frames the server generates depend on its seed
  * alone, and so does the sequence of the client's operations; how the two
@@ -298,6 +301,7 @@ static void *client_main(void *arg)
 /* The server's counts, "" / 0 until it wrote them. */
 struct counts {
 	unsigned long frames, mutated, touches;
+	unsigned long fd_frames, fds;	/* frames with fds, and those fds */
 	bool done;
 	char end[48];
 	char bind[24];		/* how a bind reply was mangled, or "intact" */
@@ -316,6 +320,10 @@ static bool read_counts(const char *file, struct counts *c)
 	c->mutated = p ? strtoul(p + 8, NULL, 10) : 0;
 	p = strstr(buf, "touches ");
 	c->touches = p ? strtoul(p + 8, NULL, 10) : 0;
+	p = strstr(buf, "\nfd_frames ");
+	c->fd_frames = p ? strtoul(p + 11, NULL, 10) : 0;
+	p = strstr(buf, "\nfds ");
+	c->fds = p ? strtoul(p + 5, NULL, 10) : 0;
 	p = strstr(buf, "\nend ");
 	if (p)
 		sscanf(p + 5, "%47s", c->end);
@@ -346,6 +354,25 @@ static int wait_server(struct vu_server *srv, int ms)
 	return status;
 }
 
+/*
+ * Did this connection make the kernel report anything?  Checked once its
+ * server is gone: a file reference the driver put and did not own shows
+ * when the server closes its own (server/fuzz.c keeps them until exit).
+ */
+static bool kernel_quiet(struct __test_metadata *_metadata, int kmsg,
+			 unsigned long long seed)
+{
+	char first[256];
+	int n = vu_kmsg_findings(kmsg, first, sizeof(first));
+
+	if (!n)
+		return true;
+	TH_LOG("fuzz: seed %llu: %d kernel report lines, the first: %s", seed,
+	       n, first);
+	_metadata->exit_code = KSFT_FAIL;
+	return false;
+}
+
 /* Tally of how connections ended, by the server's connection-ending event. */
 struct ends {
 	char name[24][48];
@@ -370,8 +397,9 @@ static void tally(struct ends *e, const char *name)
 
 TEST_F_TIMEOUT(fuzz, frames, 3600)
 {
-	int groups = vu_count_groups(), fds = vu_count_fds();
+	int groups = vu_count_groups(), fds = vu_count_fds(), kmsg = vu_kmsg_open();
 	unsigned long total = 0, mutated = 0, touches = 0, ops = 0;
+	unsigned long fd_frames = 0, fds_sent = 0;
 	unsigned int conns = 0, broken = 0, refused = 0, i;
 	unsigned long long seed = self->base_seed;
 	long long start = vu_now_ms(), elapsed;
@@ -418,9 +446,15 @@ TEST_F_TIMEOUT(fuzz, frames, 3600)
 			refused++;
 			status = wait_server(&srv, scaled(SERVER_EXIT_MS));
 			vu_server_stop(&srv);
+			if (!kernel_quiet(_metadata, kmsg, seed)) {
+				TH_LOG(REPLAY_FMT, REPLAY_ARGS(seed));
+				ok = false;
+			}
 			read_counts(count_file, &cnt);
 			unlink(count_file);
 			total += cnt.frames;
+			fd_frames += cnt.fd_frames;
+			fds_sent += cnt.fds;
 			tally(&ends, "bind-refused");
 			if (self->verbose)
 				TH_LOG("fuzz: seed %llu: bind reply %s, bind error %d",
@@ -531,12 +565,18 @@ TEST_F_TIMEOUT(fuzz, frames, 3600)
 			       REPLAY_ARGS(seed));
 		ok &= status == 0;
 		vu_server_stop(&srv);
+		if (!kernel_quiet(_metadata, kmsg, seed)) {
+			TH_LOG(REPLAY_FMT, REPLAY_ARGS(seed));
+			ok = false;
+		}
 
 		read_counts(count_file, &cnt);
 		unlink(count_file);
 		total += cnt.frames;
 		mutated += cnt.mutated;
 		touches += cnt.touches;
+		fd_frames += cnt.fd_frames;
+		fds_sent += cnt.fds;
 		tally(&ends, cnt.end[0] ? cnt.end : "(no count file)");
 		if (self->verbose || !ok)
 			TH_LOG("fuzz: seed %llu: %lu frames, bind reply %s, %s, %s%s%s in %lld ms",
@@ -556,8 +596,11 @@ TEST_F_TIMEOUT(fuzz, frames, 3600)
 	       elapsed ? total * 1000ULL / elapsed : 0);
 	TH_LOG("fuzz: %lu mangled replies, %lu window accesses, %lu client calls",
 	       mutated, touches, ops);
+	TH_LOG("fuzz: fds attached: %lu frames (%lu fds)", fd_frames, fds_sent);
 	TH_LOG("fuzz: ends: %s", line);
 
+	if (kmsg >= 0)
+		close(kmsg);
 	/* Nothing left behind. */
 	EXPECT_EQ(groups, vu_count_groups());
 	EXPECT_EQ(fds, vu_count_fds());

@@ -120,6 +120,7 @@ static void bind_fails_cleanly(struct __test_metadata *_metadata,
 		"--hostile", variant->mode, "--hostile-after", after, NULL,
 	};
 	int groups = vu_count_groups(), highest = vu_highest_id();
+	int fds = vu_count_fds();
 	long slab = vu_slab_kb();
 	struct vu_bind_result r;
 	struct vu_child ch;
@@ -156,6 +157,7 @@ static void bind_fails_cleanly(struct __test_metadata *_metadata,
 		TH_LOG("the server, killed, never exited");
 	EXPECT_EQ(groups, vu_count_groups());
 	EXPECT_EQ(highest, vu_highest_id());
+	EXPECT_EQ(fds, vu_count_fds());
 	EXPECT_EQ(0, vu_wait_module_refcnt(0, vu_ms(2000)));
 	EXPECT_LT(vu_slab_kb() - slab, 1024);
 	usleep(vu_ms(200));

@@ -5,6 +5,7 @@
  * with a reason; del_device always works; nothing leaks.  The guest's
  * dmesg is scanned for warnings by the test runner.
  */
+#include <sys/eventfd.h>
 #include <sys/mman.h>
 
 #include "kselftest_harness.h"
@@ -176,6 +177,47 @@ TEST(broken_cycles_do_not_leak)
 	TH_LOG("slab %ld kB -> %ld kB", slab_before, slab_after);
 	EXPECT_LT(slab_after - slab_before, 512);
 	vu_server_stop(&srv);
+}
+
+/*
+ * TDEV_REG_BAD_FDS reads 0 for what a healthy VMM does: the zero-copy
+ * window sent with DMA_MAP and eventfds sent with SET_IRQS are what the
+ * server expects, under the names it checks them by.  The baseline for
+ * tests that swap an fd between the driver's check and its send.
+ */
+TEST(bad_fds_none_from_a_healthy_vmm)
+{
+	struct {
+		struct vfio_irq_set set;
+		int32_t fds[2];
+	} s = {
+		.set = {
+			.argsz = sizeof(s),
+			.flags = VFIO_IRQ_SET_DATA_EVENTFD |
+				 VFIO_IRQ_SET_ACTION_TRIGGER,
+			.index = VFIO_PCI_MSIX_IRQ_INDEX,
+			.count = 2,
+		},
+	};
+	char name[32], active[32];
+	struct vu_server srv;
+	struct vu_vfio v;
+
+	s.fds[0] = eventfd(0, EFD_CLOEXEC);
+	s.fds[1] = eventfd(0, EFD_CLOEXEC);
+	ASSERT_LE(0, s.fds[0]);
+	ASSERT_LE(0, s.fds[1]);
+	ASSERT_EQ(0, vu_server_start(&srv, NULL));
+	ASSERT_EQ(0, vu_bind(srv.path, name, sizeof(name)));
+	ASSERT_EQ(0, vu_vfio_open(name, &v));
+	EXPECT_STREQ("zero-copy", vu_attr(name, "dma_active", active, sizeof(active)));
+	EXPECT_EQ(0, ioctl(v.device, VFIO_DEVICE_SET_IRQS, &s.set));
+	EXPECT_EQ(0, vu_reg_read(v.device, TDEV_REG_BAD_FDS));
+	vu_vfio_close(&v);
+	EXPECT_EQ(0, vu_unbind(name));
+	vu_server_stop(&srv);
+	close(s.fds[0]);
+	close(s.fds[1]);
 }
 
 /* ---- trust boundary: a caller's wait is bounded, whatever the server ---- */

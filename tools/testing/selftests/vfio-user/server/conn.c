@@ -46,7 +46,7 @@
 struct txmsg {
 	struct txmsg *next;
 	size_t len, off;
-	int fds[2];		/* owned; sent with the first byte */
+	int fds[TX_MAX_FDS];	/* owned; sent with the first byte */
 	unsigned int nfds;
 	bool close_after;
 	/* CLOCK_MONOTONIC ns: FIFO head pause, or release time when delayed */
@@ -133,6 +133,8 @@ static struct txmsg *txmsg_new(const void *data, size_t len, const int *fds,
 
 	if (!m)
 		return NULL;
+	if (nfds > TX_MAX_FDS)
+		nfds = TX_MAX_FDS;
 	memcpy(m->data, data, len);
 	m->next = NULL;
 	m->len = len;
@@ -187,13 +189,15 @@ static ssize_t send_some(struct conn *c, const uint8_t *p, size_t len,
 			 const int *fds, unsigned int nfds)
 {
 	union {
-		char buf[CMSG_SPACE(sizeof(int) * 2)];
+		char buf[CMSG_SPACE(sizeof(int) * TX_MAX_FDS)];
 		struct cmsghdr align;
 	} u;
 	struct iovec iov = { .iov_base = (void *)p, .iov_len = len };
 	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
 	ssize_t n;
 
+	if (nfds > TX_MAX_FDS)
+		nfds = TX_MAX_FDS;
 	if (nfds) {
 		struct cmsghdr *cm;
 

@@ -34,7 +34,13 @@
  * bind handshake (VERSION and its JSON, DEVICE_GET_INFO, GET_REGION_INFO
  * and its capability chain, GET_IRQ_INFO, DMA_MAP) is mangled: the bind
  * or the open may then fail, cleanly, or succeed with whatever the driver
- * accepted.
+ * accepted.  One mangling in four attaches fds where the client must not
+ * keep them (an error reply with fds, more fds than a reply carries, fds
+ * and then EOF, fds with an oversized frame): the bind runs in the
+ * writer's context and takes a region's fd from its reply, so this is
+ * where a client can mistake whose file references it holds.  The same
+ * fd manglings are one of the connection-ending events on replies after
+ * the bind.  Frames with fds are counted (fd_frames, fds).
  *
  * After --fuzz-frames generated frames the budget is spent: the count file is
  * written and only harmless frames follow, slowly, so that the client can
@@ -162,7 +168,12 @@ static void flip_bits(uint64_t *x, uint8_t *p, size_t len, unsigned int n)
 
 /* ---- the report ---- */
 
-/* Written atomically: the test polls for it while we run. */
+/*
+ * Written atomically: the test polls for it while we run.  Also written
+ * when the connection-ending event goes out or is armed on the next reply
+ * ("armed"), so that a client knows the silence that follows is for good
+ * ("mute"), or that it would take a command to end it.
+ */
 void fuzz_report(const struct conn *c)
 {
 	const struct fuzz_state *fz = &c->fz;
@@ -178,11 +189,14 @@ void fuzz_report(const struct conn *c)
 		return;
 	}
 	fprintf(f, "seed %llu\nframes %lu\ngenerated %lu\nreplies %lu\n"
-		"mutated %lu\ntouches %lu\nend %s\ndone %d\nbind %s\n",
+		"mutated %lu\ntouches %lu\nend %s\ndone %d\nbind %s\n"
+		"fd_frames %lu\nfds %lu\narmed %s\nmute %d\n",
 		(unsigned long long)opt->fuzz_seed, fz->frames, fz->generated,
 		fz->replies, fz->mutated, fz->touches,
 		fz->end ? fz->end : "none", fz->done,
-		fz->bind ? fz->bind : "intact");
+		fz->bind ? fz->bind : "intact", fz->fd_frames, fz->fds_sent,
+		fz->fatal_reply >= 0 ? fatal_names[fz->fatal_reply] : "none",
+		c->mute);
 	if (fclose(f) || rename(tmp, opt->fuzz_count_file))
 		vlog("fuzz: %s: %m\n", opt->fuzz_count_file);
 }
@@ -245,10 +259,12 @@ static void emit_split(struct conn *c, uint64_t *x, const uint8_t *p,
 	conn_emit(c, p, cut, NULL, 0, EMIT_REQUEST);
 	if (len - cut > 1 && rnd(x, 2)) {
 		cut2 = cut + 1 + rnd(x, len - cut - 1);
-		conn_emit_at(c, p + cut, cut2 - cut, NULL, 0, now_ns() + rnd(x, 2000000));
+		conn_emit_at(c, p + cut, cut2 - cut, NULL, 0,
+			     now_ns() + rnd(x, 2000000));
 		cut = cut2;
 	}
-	conn_emit_at(c, p + cut, len - cut, NULL, 0, now_ns() + rnd(x, 2000000));
+	conn_emit_at(c, p + cut, len - cut, NULL, 0,
+		     now_ns() + rnd(x, 2000000));
 }
 
 /* ---- generated frames ---- */
@@ -400,6 +416,8 @@ static void emit_with_fds(struct conn *c, uint64_t *x, const uint8_t *p,
 		}
 	}
 	conn_emit(c, p, len, fds, n, EMIT_REQUEST);
+	c->fz.fd_frames++;
+	c->fz.fds_sent += n;
 	for (i = 0; i < n; i++)
 		close(fds[i]);
 }
@@ -489,6 +507,7 @@ static void emit_fatal(struct conn *c, uint64_t *x, enum fatal_kind k)
 	default:
 		/* A reply kind: armed for the next reply, generation stops. */
 		c->fz.fatal_reply = k;
+		fuzz_report(c);		/* "armed": a test may want to ask */
 		return;
 	}
 	if (k != F_FDS && k != F_PARTIAL_CLOSE && k != F_CLOSE)
@@ -504,6 +523,7 @@ static void emit_fatal(struct conn *c, uint64_t *x, enum fatal_kind k)
 	 */
 	if (mute)
 		c->mute = true;
+	fuzz_report(c);			/* "end", "mute": nothing more comes */
 }
 
 bool fuzz_wants_send(const struct conn *c)
@@ -573,8 +593,85 @@ static uint32_t pick_errno(uint64_t *x)
 	return errs[rnd(x, ARRAY_SIZE(errs))];
 }
 
+/* ---- fds where the client must not keep them ---- */
+
+enum fd_mangle {
+	FDM_PLAIN, FDM_ERROR, FDM_MANY, FDM_EOF, FDM_OVERSIZE, NR_FDM
+};
+
+static const char *const fdm_names[NR_FDM] = {
+	[FDM_PLAIN] = "fds",
+	[FDM_ERROR] = "fds-error",
+	[FDM_MANY] = "fds-many",
+	[FDM_EOF] = "fds-eof",
+	[FDM_OVERSIZE] = "fds-oversize",
+};
+
+/*
+ * Reply @msg (@len bytes in MAX_MSG_SIZE of room; @fd the fd it carries,
+ * or -1) goes out with fds attached, its own first:
+ *   plain     as it is, with one or two fds;
+ *   error     an error reply (the header alone) with one or two;
+ *   many      as it is, with 2 to TX_MAX_FDS: more than a reply carries,
+ *             at times more than the client has room for;
+ *   eof       the header with one or two, part of the payload, EOF;
+ *   oversize  with one or two, a header announcing more than any reply
+ *             may be and some junk: unframeable, so silence after.
+ * The extra fds are of every kind open_fd() makes.  As with the fd modes
+ * of --hostile (server/hostile.c), the device's files then stay until we
+ * exit, so that a reference the client put and did not own shows at our
+ * exit, in the kernel's check at close, not later and elsewhere.
+ */
+static void emit_fd_mangle(struct conn *c, uint64_t *x, uint8_t *msg,
+			   size_t len, int fd, enum fd_mangle k)
+{
+	struct vfio_user_header *h = (void *)msg;
+	unsigned int n = 1 + rnd(x, 2), own = 0, i, flags = 0;
+	int fds[TX_MAX_FDS];
+
+	switch (k) {
+	case FDM_ERROR:
+		h->flags |= VFIO_USER_F_ERROR;
+		h->error_reply = pick_errno(x);
+		h->msg_size = len = HDR_SIZE;
+		break;
+	case FDM_MANY:
+		n = 2 + rnd(x, TX_MAX_FDS - 1);
+		break;
+	case FDM_EOF:
+		len = HDR_SIZE + (len > HDR_SIZE ? rnd(x, len - HDR_SIZE) : 0);
+		flags = EMIT_CLOSE_AFTER;
+		break;
+	case FDM_OVERSIZE:
+		h->msg_size = HDR_SIZE + MAX_DMA_DATA + 64 + 1 + rnd(x, 1u << 20);
+		len = HDR_SIZE + rnd(x, 4096);
+		fill_random(x, msg + HDR_SIZE, len - HDR_SIZE);
+		break;
+	default:
+		break;
+	}
+	c->keep_device = true;
+	if (fd >= 0)
+		fds[own++] = fd;
+	for (i = own; i < n; i++) {
+		fds[i] = open_fd(x, c);
+		if (fds[i] < 0)
+			break;
+	}
+	n = i;
+	flush(c);
+	conn_emit(c, msg, len, fds, n, flags);
+	c->fz.fd_frames++;
+	c->fz.fds_sent += n;
+	for (i = own; i < n; i++)
+		close(fds[i]);
+	if (k == FDM_OVERSIZE)
+		c->mute = true;
+}
+
 /* The armed connection-ending event, on the correct reply @msg. */
-static void reply_fatal(struct conn *c, uint64_t *x, uint8_t *msg, size_t len)
+static void reply_fatal(struct conn *c, uint64_t *x, uint8_t *msg, size_t len,
+			int fd)
 {
 	struct vfio_user_header *h = (void *)msg;
 	enum fatal_kind k = c->fz.fatal_reply;
@@ -613,7 +710,7 @@ static void reply_fatal(struct conn *c, uint64_t *x, uint8_t *msg, size_t len)
 		len = 0;
 		break;
 	case R_FDS:
-		emit_with_fds(c, x, msg, len);
+		emit_fd_mangle(c, x, msg, len, fd, rnd(x, NR_FDM));
 		len = 0;
 		break;
 	case R_STALL:
@@ -634,6 +731,7 @@ static void reply_fatal(struct conn *c, uint64_t *x, uint8_t *msg, size_t len)
 	c->mute = true;
 	vlog("fuzz: connection-ending event %s at frame %lu\n", fatal_names[k],
 	     c->fz.frames);
+	fuzz_report(c);
 }
 
 /* ---- the bind handshake ---- */
@@ -701,7 +799,17 @@ static void bind_mangle(struct conn *c, uint64_t *x, uint8_t *msg, size_t len,
 	size_t payload = len - HDR_SIZE, off;
 	uint32_t v;
 
-	switch (rnd(x, 6)) {
+	switch (rnd(x, 8)) {
+	case 6 ... 7: {
+		enum fd_mangle k = rnd(x, NR_FDM);
+
+		fz->bind = fdm_names[k];
+		emit_fd_mangle(c, x, msg, len, fd, k);
+		vlog("fuzz: bind reply %u (command %u) mangled: %s\n",
+		     fz->bind_replies, h->command, fz->bind);
+		fuzz_report(c);
+		return;
+	}
 	case 0:
 		fz->bind = "bit-flips";
 		flip_bits(x, msg + HDR_SIZE, payload, 1 + rnd(x, 8));
@@ -842,7 +950,7 @@ void fuzz_reply(struct conn *c, uint8_t *msg, size_t len, int fd)
 	}
 	count_frame(c, false);
 	if (fz->fatal_reply >= 0) {
-		reply_fatal(c, x, msg, len);
+		reply_fatal(c, x, msg, len, fd);
 		return;
 	}
 	if (fz->done || fd >= 0 || rnd(x, 8)) {
@@ -862,7 +970,8 @@ void fuzz_reply(struct conn *c, uint8_t *msg, size_t len, int fd)
 		break;
 	case 1:
 		/* Late, but well within the client's timeout. */
-		conn_emit_at(c, msg, len, NULL, 0, now_ns() + rnd(x, 3000000));
+		conn_emit_at(c, msg, len, NULL, 0,
+			     now_ns() + rnd(x, 3000000));
 		break;
 	case 2:
 		if (len > HDR_SIZE + 1) {

@@ -34,6 +34,9 @@
 /* fds accepted in one message; more than we advertise so that a client
  * exceeding max_msg_fds gets EINVAL rather than silently lost fds. */
 #define RX_MAX_FDS	16
+/* fds sent with one message at most: more than any client takes (the
+ * vfio_user driver takes 8), so that "too many" can be too many. */
+#define TX_MAX_FDS	12
 /* Largest --caps string, so that the VERSION reply always fits. */
 #define MAX_CAPS_LEN	65536
 
@@ -201,6 +204,8 @@ struct fuzz_state {
 	unsigned long replies;		/* of which replies */
 	unsigned long mutated;		/* of which mangled replies */
 	unsigned long touches;		/* zero-copy window accesses */
+	unsigned long fd_frames;	/* frames sent with fds attached */
+	unsigned long fds_sent;		/* the fds they carried */
 	uint8_t *buf;			/* batch under construction */
 	size_t buf_len;
 };
