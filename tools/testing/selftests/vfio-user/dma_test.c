@@ -6,7 +6,12 @@
  * pages) and in message mode (DMA_READ/DMA_WRITE served by the kernel);
  * an unmapped IOVA, a read-only mapping, an unmap under the server's feet
  * and IOVA outside the window are all refused, and nothing stays pinned.
+ * Then the window against the VMM's unmaps: a close racing an unmap,
+ * IOVA unmapped and mapped again at once (a strict vIOMMU), and the
+ * server's PTEs write-protected behind its back.
  */
+#include <pthread.h>
+#include <stdatomic.h>
 #include <sys/mman.h>
 
 #include "kselftest_harness.h"
@@ -279,6 +284,391 @@ TEST_F(dma, close_releases_everything)
 	EXPECT_STREQ("none", vu_attr(self->name, "dma_active", (char[32]){}, 32));
 	EXPECT_EQ(0, vu_unbind(self->name));
 	EXPECT_EQ(0, vu_wait_module_refcnt(0, vu_ms(2000)));
+}
+
+/* ---- the zero-copy window against the VMM's unmaps ---- */
+
+/*
+ * One device in zero-copy mode with its container, group and server,
+ * for the tests below; the device fd may be closed and reopened.
+ */
+struct zc {
+	struct vu_server srv;
+	struct vu_vfio v;
+	char name[32];
+	uint8_t *mem;
+	size_t size;
+};
+
+static int zc_open_device(struct zc *z)
+{
+	z->v.device = ioctl(z->v.group, VFIO_GROUP_GET_DEVICE_FD, z->name);
+	return z->v.device < 0 ? -errno : 0;
+}
+
+static void zc_close_device(struct zc *z)
+{
+	if (z->v.device >= 0)
+		close(z->v.device);
+	z->v.device = -1;
+}
+
+static int zc_setup(struct zc *z, size_t size)
+{
+	char buf[32];
+	int err;
+
+	memset(z, 0, sizeof(*z));
+	z->v.container = z->v.group = z->v.device = -1;
+	z->size = size;
+	z->mem = mmap(NULL, size, PROT_READ | PROT_WRITE,
+		      MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+	if (z->mem == MAP_FAILED) {
+		z->mem = NULL;
+		return -ENOMEM;
+	}
+	err = vu_server_start(&z->srv, NULL);
+	if (!err)
+		err = vu_bind(z->srv.path, z->name, sizeof(z->name));
+	if (!err)
+		err = vu_set_attr(z->name, "dma_mode", "zero-copy");
+	if (!err)
+		err = vu_vfio_open(z->name, &z->v);
+	if (!err && strcmp(vu_attr(z->name, "dma_active", buf, sizeof(buf)), "zero-copy"))
+		err = -EOPNOTSUPP;
+	return err;
+}
+
+static void zc_teardown(struct zc *z)
+{
+	vu_vfio_close(&z->v);
+	if (z->name[0] && vu_exists(z->name))
+		vu_unbind(z->name);
+	vu_server_stop(&z->srv);
+	if (z->mem)
+		munmap(z->mem, z->size);
+}
+
+/*
+ * Let the engine touch [iova, iova + len) of guest memory in BAR2-sized
+ * reads, so that the server's faults pin every page of it.  Only the
+ * source address changes from one transfer to the next: two register
+ * writes each.  Returns the number of transfers that failed.
+ */
+static int zc_touch(int fd, uint64_t iova, uint64_t len)
+{
+	uint64_t off;
+	int failed = 0;
+
+	if (vu_reg_write(fd, TDEV_REG_DMA_SRC_HI, iova >> 32) ||
+	    vu_reg_write(fd, TDEV_REG_DMA_DST_LO, 0) ||
+	    vu_reg_write(fd, TDEV_REG_DMA_DST_HI, 0) ||
+	    vu_reg_write(fd, TDEV_REG_DMA_LEN, TDEV_BAR2_SIZE))
+		return 1;
+	for (off = 0; off < len; off += TDEV_BAR2_SIZE) {
+		if (vu_reg_write(fd, TDEV_REG_DMA_SRC_LO, (uint32_t)(iova + off)) ||
+		    vu_reg_write(fd, TDEV_REG_DMA_CTRL, TDEV_DMA_CTRL_GO) ||
+		    vu_reg_read(fd, TDEV_REG_DMA_STATUS) != TDEV_DMA_STATUS_DONE)
+			failed++;
+	}
+	return failed;
+}
+
+#define CAU_IOVA	0x100000ULL
+#define CAU_SIZE	0x100000ULL	/* 256 pages pinned before every close */
+
+struct cau_unmapper {
+	int container;
+	int active_fd;		/* the device's dma_active, kept open */
+	int mode;		/* 0: on the window's withdrawal, 1: after delay_us */
+	unsigned int delay_us;
+	volatile int go;	/* set by the closer just before close() */
+	int err;		/* the unmap's result */
+	long long polls;
+};
+
+/* "none" once the device's DMA is closed (the window withdrawn). */
+static bool dma_closed(int active_fd)
+{
+	char buf[32];
+	ssize_t n = pread(active_fd, buf, sizeof(buf) - 1, 0);
+
+	return n > 0 && !strncmp(buf, "none", 4);
+}
+
+static void *cau_unmap_fn(void *arg)
+{
+	struct cau_unmapper *u = arg;
+	long long end;
+
+	while (!u->go)
+		;
+	if (u->mode == 0) {
+		/*
+		 * Unmap the moment the window is unpublished: that is when
+		 * today's close unpins outside dma_rwsem, so the unmap meets
+		 * pinned pages and a window that no longer answers.
+		 */
+		end = vu_now_ms() + vu_ms(2000);
+		while (!dma_closed(u->active_fd) && vu_now_ms() < end)
+			u->polls++;
+	} else {
+		usleep(u->delay_us);
+	}
+	u->err = vu_unmap_dma(u->container, CAU_IOVA, CAU_SIZE);
+	return NULL;
+}
+
+/*
+ * Close the device in one thread while another unmaps IOVA whose pages
+ * the server has pinned, hundreds of times.  type1 calls our dma_unmap
+ * for a range with pinned pages and BUG()s after ten rounds if they are
+ * still pinned: a close that unpublishes the window before it unpins lets
+ * an unprivileged VMM crash the host.  Half of the rounds unmap as soon
+ * as the window is withdrawn, the others at a random point of the close.
+ * Oopses panic for the duration (vu_panic_on_oops()): the BUG would
+ * otherwise leave this test asleep on type1's mutexes forever.
+ */
+TEST(close_against_unmap)
+{
+	int rounds = vu_stress(200), round, touch_failures = 0, bad_unmaps = 0;
+	long long close_ms_total = 0, polls = 0;
+	int groups = vu_count_groups();
+	int old_panic = vu_panic_on_oops();
+	long long start = vu_now_ms();
+	char file[PATH_MAX];
+	struct zc z;
+
+	ASSERT_EQ(0, zc_setup(&z, CAU_SIZE));
+	snprintf(file, sizeof(file), VU_BUS "/devices/%s/dma_active", z.name);
+	srand(getpid());
+	for (round = 0; round < rounds; round++) {
+		struct cau_unmapper u = { .container = z.v.container, .mode = round & 1 };
+		long long t0;
+		pthread_t th;
+
+		/* VU_STRESS raises the count; the harness's timeout stays. */
+		if (vu_now_ms() - start > vu_ms(20000)) {
+			TH_LOG("stopping after %d rounds: time is up", round);
+			rounds = round;
+			break;
+		}
+
+		if (round)
+			ASSERT_EQ(0, zc_open_device(&z));
+		ASSERT_EQ(0, vu_map_dma(z.v.container, z.mem, CAU_IOVA, CAU_SIZE,
+					VFIO_DMA_MAP_FLAG_READ | VFIO_DMA_MAP_FLAG_WRITE))
+			TH_LOG("round %d", round);
+		touch_failures += zc_touch(z.v.device, CAU_IOVA, CAU_SIZE);
+		if (!round)
+			EXPECT_EQ(CAU_SIZE / 4096, vu_stat(z.name, "dma_pinned_pages"));
+
+		u.active_fd = open(file, O_RDONLY | O_CLOEXEC);
+		ASSERT_GE(u.active_fd, 0);
+		/* A point inside the close, from how long closes took so far. */
+		u.delay_us = round > 1 ? rand() % (close_ms_total * 1000 / round + 1) : 0;
+		ASSERT_EQ(0, pthread_create(&th, NULL, cau_unmap_fn, &u));
+		t0 = vu_now_ms();
+		u.go = 1;
+		zc_close_device(&z);
+		close_ms_total += vu_now_ms() - t0;
+		pthread_join(th, NULL);
+		close(u.active_fd);
+		polls += u.polls;
+		/* The mapping existed: its unmap must succeed, before or after the close. */
+		if (u.err && bad_unmaps++ < 3)
+			TH_LOG("round %d: unmap failed: %s", round, strerror(-u.err));
+		EXPECT_EQ(0, vu_stat(z.name, "dma_pinned_pages")) TH_LOG("round %d", round);
+	}
+	TH_LOG("%d rounds, %d pages pinned before each close, closes took %lld ms on average, %lld polls",
+	       rounds, (int)(CAU_SIZE / 4096), close_ms_total / rounds, polls);
+	EXPECT_EQ(0, touch_failures);
+	EXPECT_EQ(0, bad_unmaps);
+	EXPECT_STREQ("connected", vu_attr(z.name, "state", (char[32]){}, 32));
+	zc_teardown(&z);
+	EXPECT_EQ(groups, vu_count_groups());
+	EXPECT_EQ(0, vu_wait_module_refcnt(0, vu_ms(2000)));
+	vu_panic_on_oops_restore(old_panic);
+}
+
+#define RM_IOVA		0x200000ULL
+#define RM_SIZE		0x10000ULL	/* one BAR2's worth */
+
+/*
+ * Unmap and map the same IOVA again at once, as a vIOMMU in strict mode
+ * does for every DMA unmap of its guest: the server must reach the new
+ * mapping at once.  (Today an unmapped range is fenced for 200 ms: the
+ * server gets SIGBUS on IOVA that is mapped.)
+ */
+TEST(remap_reaches_new_mapping)
+{
+	int rounds = 20, round, failures = 0, err;
+	struct zc z;
+
+	ASSERT_EQ(0, zc_setup(&z, RM_SIZE));
+	for (round = 0; round < rounds; round++) {
+		ASSERT_EQ(0, vu_map_dma(z.v.container, z.mem, RM_IOVA, RM_SIZE,
+					VFIO_DMA_MAP_FLAG_READ | VFIO_DMA_MAP_FLAG_WRITE));
+		fill(z.mem, RM_SIZE, round);
+		err = engine_run(z.v.device, RM_IOVA, 0, RM_SIZE, false);
+		if (!err) {
+			ASSERT_EQ(0, vu_reg_write(z.v.device, TDEV_REG_BAR2_FILL, 0x5a000000 + round));
+			err = engine_run(z.v.device, 0, RM_IOVA, RM_SIZE, true);
+		}
+		if (!err && z.mem[RM_SIZE - 4] != (uint8_t)round)
+			err = -1;
+		if (err && failures++ < 3)
+			TH_LOG("round %d: DMA through IOVA mapped again failed: engine errno %d",
+			       round, err);
+		ASSERT_EQ(0, vu_unmap_dma(z.v.container, RM_IOVA, RM_SIZE));
+		EXPECT_EQ(0, vu_stat(z.name, "dma_pinned_pages"));
+	}
+	EXPECT_EQ(0, failures) TH_LOG("%d of %d rounds failed", failures, rounds);
+	zc_teardown(&z);
+}
+
+struct remapper {
+	int container;
+	uint8_t *mem;
+	volatile bool stop;
+	atomic_uint gen;	/* odd while [RM_IOVA, +RM_SIZE) may be unmapped */
+	long remaps;
+	int err;
+};
+
+static void *remap_fn(void *arg)
+{
+	struct remapper *r = arg;
+	unsigned int seed = getpid();
+
+	while (!r->stop && !r->err) {
+		atomic_fetch_add(&r->gen, 1);
+		r->err = vu_unmap_dma(r->container, RM_IOVA, RM_SIZE);
+		if (!r->err)
+			r->err = vu_map_dma(r->container, r->mem, RM_IOVA, RM_SIZE,
+					    VFIO_DMA_MAP_FLAG_READ | VFIO_DMA_MAP_FLAG_WRITE);
+		atomic_fetch_add(&r->gen, 1);
+		r->remaps++;
+		/* Mostly back to back; sometimes long enough for a transfer. */
+		if (rand_r(&seed) % 4 == 0)
+			usleep(rand_r(&seed) % 3000);
+	}
+	return NULL;
+}
+
+/*
+ * The VMM unmaps and maps the same IOVA in a tight loop while the engine
+ * DMAs through it with zero copies.  A transfer may fail when an unmap
+ * overlaps it; one that ran entirely while the IOVA was mapped (the
+ * remapper's generation count even and unchanged around it) must work.
+ * Afterwards nothing is pinned and the connection is fine.  A driver
+ * that lets the server pin pages again while type1 retries its unmap
+ * meets type1's BUG_ON: oopses panic for the duration.
+ */
+TEST(remap_loop_while_dma)
+{
+	struct remapper r = { .stop = false };
+	long transfers = 0, clean = 0, clean_failed = 0, other_failed = 0;
+	int old_panic = vu_panic_on_oops();
+	long long end;
+	pthread_t th;
+	struct zc z;
+
+	ASSERT_EQ(0, zc_setup(&z, RM_SIZE));
+	fill(z.mem, RM_SIZE, 1);
+	ASSERT_EQ(0, vu_map_dma(z.v.container, z.mem, RM_IOVA, RM_SIZE,
+				VFIO_DMA_MAP_FLAG_READ | VFIO_DMA_MAP_FLAG_WRITE));
+	r.container = z.v.container;
+	r.mem = z.mem;
+	ASSERT_EQ(0, vu_reg_write(z.v.device, TDEV_REG_DMA_LEN, 0x4000));
+	ASSERT_EQ(0, pthread_create(&th, NULL, remap_fn, &r));
+	end = vu_now_ms() + vu_ms(2000);
+	while (vu_now_ms() < end && !r.err) {
+		bool to_guest = transfers & 1;
+		uint64_t iova = RM_IOVA + (transfers & 3) * 0x4000;
+		unsigned int g1, g2;
+		uint32_t status;
+
+		ASSERT_EQ(0, vu_reg_write(z.v.device, TDEV_REG_DMA_SRC_LO,
+					  to_guest ? 0 : (uint32_t)iova));
+		ASSERT_EQ(0, vu_reg_write(z.v.device, TDEV_REG_DMA_DST_LO,
+					  to_guest ? (uint32_t)iova : 0));
+		/* Zero-copy transfers run inside the write that says GO. */
+		g1 = atomic_load(&r.gen);
+		ASSERT_EQ(0, vu_reg_write(z.v.device, TDEV_REG_DMA_CTRL, TDEV_DMA_CTRL_GO |
+					  (to_guest ? TDEV_DMA_CTRL_DIR_TO_GUEST : 0)));
+		g2 = atomic_load(&r.gen);
+		status = vu_reg_read(z.v.device, TDEV_REG_DMA_STATUS);
+		transfers++;
+		if (g1 == g2 && !(g1 & 1)) {
+			clean++;
+			if (status != TDEV_DMA_STATUS_DONE && clean_failed++ < 3)
+				TH_LOG("transfer %ld on mapped IOVA failed: status %u errno %u",
+				       transfers, status,
+				       vu_reg_read(z.v.device, TDEV_REG_DMA_ERROR));
+		} else if (status != TDEV_DMA_STATUS_DONE) {
+			other_failed++;
+		}
+	}
+	r.stop = true;
+	pthread_join(th, NULL);
+	EXPECT_EQ(0, r.err) TH_LOG("remapper: %s", strerror(-r.err));
+	TH_LOG("%ld transfers (%ld on IOVA mapped throughout, %ld of those failed; "
+	       "%ld failed across an unmap), %ld remaps",
+	       transfers, clean, clean_failed, other_failed, r.remaps);
+	EXPECT_GT(clean, 10);
+	EXPECT_GT(r.remaps, 10);
+	EXPECT_EQ(0, clean_failed);
+	ASSERT_EQ(0, vu_unmap_dma(z.v.container, RM_IOVA, RM_SIZE));
+	EXPECT_EQ(0, vu_stat(z.name, "dma_pinned_pages"));
+	EXPECT_STREQ("connected", vu_attr(z.name, "state", (char[32]){}, 32));
+	zc_teardown(&z);
+	EXPECT_EQ(0, vu_wait_module_refcnt(0, vu_ms(2000)));
+	vu_panic_on_oops_restore(old_panic);
+}
+
+/*
+ * The server's PTE of a page pinned read-write becomes read-only behind
+ * its back (mprotect() to PROT_READ and back, soft-dirty tracking); its
+ * next write to that page is a write fault on a writable mapping of
+ * writable guest memory and must work.  (Today pfn_mkwrite answers every
+ * such fault with SIGBUS.)  Each mode gets pages whose PTEs are clean:
+ * the server only read them before.
+ */
+TEST(write_after_wrprotect)
+{
+	static const struct { uint32_t bits; const char *what; } modes[] = {
+		{ TDEV_DMA_WRPROTECT_MPROTECT, "mprotect" },
+		{ TDEV_DMA_WRPROTECT_SOFT_DIRTY, "clear soft-dirty" },
+		{ TDEV_DMA_WRPROTECT_SOFT_DIRTY | TDEV_DMA_WRPROTECT_MPROTECT,
+		  "clear soft-dirty, mprotect" },
+	};
+	unsigned int i;
+	struct zc z;
+	int err;
+
+	ASSERT_EQ(0, zc_setup(&z, 4 * RM_SIZE));
+	ASSERT_EQ(0, vu_map_dma(z.v.container, z.mem, RM_IOVA, 4 * RM_SIZE,
+				VFIO_DMA_MAP_FLAG_READ | VFIO_DMA_MAP_FLAG_WRITE));
+	for (i = 0; i < sizeof(modes) / sizeof(modes[0]); i++) {
+		uint64_t iova = RM_IOVA + i * RM_SIZE;
+		uint8_t *mem = z.mem + i * RM_SIZE;
+
+		fill(mem, RM_SIZE, i);
+		ASSERT_EQ(0, engine_run(z.v.device, iova, 0, RM_SIZE, false))
+			TH_LOG("%s: read", modes[i].what);
+		ASSERT_EQ(0, vu_reg_write(z.v.device, TDEV_REG_DMA_WRPROTECT, modes[i].bits));
+		ASSERT_EQ(0, vu_reg_write(z.v.device, TDEV_REG_BAR2_FILL, 0xc0ffee00 + i));
+		err = engine_run(z.v.device, 0, iova, RM_SIZE, true);
+		EXPECT_EQ(0, err) TH_LOG("%s, then a write: engine errno %d", modes[i].what, err);
+		if (!err)
+			EXPECT_EQ(0xc0ffee00 + i, *(uint32_t *)(mem + RM_SIZE - 4))
+				TH_LOG("%s", modes[i].what);
+	}
+	ASSERT_EQ(0, vu_unmap_dma(z.v.container, RM_IOVA, 4 * RM_SIZE));
+	EXPECT_EQ(0, vu_stat(z.name, "dma_pinned_pages"));
+	EXPECT_STREQ("connected", vu_attr(z.name, "state", (char[32]){}, 32));
+	zc_teardown(&z);
 }
 
 TEST_HARNESS_MAIN

@@ -178,8 +178,23 @@
 #define TDEV_DMA_MODE_NONE		0	/* none since reset */
 #define TDEV_DMA_MODE_FD		1	/* the mmap'd fd, zero-copy */
 #define TDEV_DMA_MODE_MSG		2	/* DMA_READ/DMA_WRITE messages */
-/* 0x68..0x7f: reserved for the engine; read 0, writes ignored. */
-#define TDEV_REG_DMA_RESERVED	0x68
+/*
+ * Write-only (reads 0): write-protect the server's own mappings of every
+ * DMA_MAP fd for an instant, as a server's memory management may (an
+ * mprotect() by its allocator, soft-dirty tracking for live update), then
+ * give them back their protection.  Bits, in this order:
+ *   SOFT_DIRTY: "4" to /proc/self/clear_refs (clears soft-dirty bits and
+ *     makes later upgrades of a PTE to writable need a write fault),
+ *   MPROTECT: mprotect() each mapping PROT_READ, then back to what it was.
+ * A later transfer to guest memory writes through PTEs that may now be
+ * read-only although the mapping is writable: a client must take the write
+ * fault, not refuse it.  Needs no transfer in flight; nothing else changes.
+ */
+#define TDEV_REG_DMA_WRPROTECT	0x68
+#define TDEV_DMA_WRPROTECT_MPROTECT	(1u << 0)
+#define TDEV_DMA_WRPROTECT_SOFT_DIRTY	(1u << 1)
+/* 0x6c..0x7f: reserved for the engine; read 0, writes ignored. */
+#define TDEV_REG_DMA_RESERVED	0x6c
 #define TDEV_REG_DMA_END	0x80
 
 /*

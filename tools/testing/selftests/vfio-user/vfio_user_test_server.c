@@ -95,6 +95,10 @@ static void usage(FILE *f)
 "      --version MAJ.MIN   VERSION reply numbers (default 0.min(client,%d))\n"
 "      --not-pci           DEVICE_GET_INFO without the PCI flag\n"
 "      --no-reset          no RESET flag; DEVICE_RESET fails\n"
+"      --bar2-file PATH    send PATH's file for BAR2 instead of a memfd, and\n"
+"                          back BAR2 with it if it can be mapped shared and\n"
+"                          writable (grown to BAR2's size); else BAR2 is\n"
+"                          private memory and the file is only sent\n"
 "      --no-dma-fd         DMA_MAP with an fd fails (EINVAL): message DMA only\n"
 "      --dma-rogue         the DMA engine skips its DMA_MAP table checks and\n"
 "                          reaches IOVAs it was not given\n"
@@ -207,12 +211,16 @@ enum {
 	OPT_FUZZ_COUNT_FILE, OPT_DELAY_REPLY, OPT_DRIP_MS, OPT_PRE_REPLY_MS,
 };
 
+/* Options of the device model (server/device.c, engine.c). */
+enum { OPT_BAR2_FILE = 512, };
+
 static const struct option long_opts[] = {
 	{ "socket", required_argument, NULL, 's' },
 	{ "caps", required_argument, NULL, OPT_CAPS },
 	{ "version", required_argument, NULL, OPT_VERSION },
 	{ "not-pci", no_argument, NULL, OPT_NOT_PCI },
 	{ "no-reset", no_argument, NULL, OPT_NO_RESET },
+	{ "bar2-file", required_argument, NULL, OPT_BAR2_FILE },
 	{ "no-dma-fd", no_argument, NULL, OPT_NO_DMA_FD },
 	{ "dma-rogue", no_argument, NULL, OPT_DMA_ROGUE },
 	{ "reorder", required_argument, NULL, OPT_REORDER },
@@ -246,6 +254,7 @@ static void parse_args(int argc, char **argv, struct options *o)
 		case OPT_VERSION: parse_version(optarg, o); break;
 		case OPT_NOT_PCI: o->not_pci = true; break;
 		case OPT_NO_RESET: o->no_reset = true; break;
+		case OPT_BAR2_FILE: o->bar2_file = optarg; break;
 		case OPT_NO_DMA_FD: o->no_dma_fd = true; break;
 		case OPT_DMA_ROGUE: o->dma_rogue = true; break;
 		case OPT_REORDER: o->reorder = parse_num(optarg, 65536); break;

@@ -828,4 +828,208 @@ static inline int vu_kmsg_findings(int fd, char *first, size_t size)
 	return n;
 }
 
+/*
+ * ==== Faults, fd tables and stress (the tests of issue 11) ====
+ *
+ * What the regression tests for stale mappings, descriptors in shared
+ * tables and the DMA window's unmap races need besides the above: catching
+ * a fault instead of dying of it, asking the kernel whether a page is
+ * mapped, scanning an fd table without allocating, reading the kernel log
+ * from a point on, and surviving a kernel BUG() long enough to report it.
+ */
+#include <setjmp.h>
+#include <sys/mman.h>
+
+/* VU_STRESS=N multiplies iteration counts (make check-debug raises it). */
+static inline int vu_stress(int base)
+{
+	const char *env = getenv("VU_STRESS");
+	int scale = env ? atoi(env) : 1;
+
+	return base * (scale > 0 ? scale : 1);
+}
+
+#define VU_PANIC_ON_OOPS	"/proc/sys/kernel/panic_on_oops"
+
+/*
+ * A BUG() in a VFIO path (type1's unmap retry loop has one) kills the task
+ * that hit it with type1's mutexes held: the test's other threads then
+ * sleep on them forever, unkillable, and the run hangs until the VM's
+ * timeout.  A test that may provoke one turns oopses into panics for its
+ * duration, so that the VM stops at once and the rig reports the BUG and
+ * its stack.  Returns the old setting for vu_panic_on_oops_restore().
+ */
+static inline int vu_panic_on_oops(void)
+{
+	char buf[16];
+	int old = 0;
+
+	if (!vu_read_file(VU_PANIC_ON_OOPS, buf, sizeof(buf)))
+		old = atoi(buf);
+	vu_write_file(VU_PANIC_ON_OOPS, "1");
+	return old;
+}
+
+static inline void vu_panic_on_oops_restore(int old)
+{
+	vu_write_file(VU_PANIC_ON_OOPS, old ? "1" : "0");
+}
+
+/*
+ * Faults caught per thread: a thread arms vu_fault_jmp with sigsetjmp(...,
+ * 1) and sets vu_fault_armed around the accesses that may fault; the
+ * handler (vu_fault_guard_install(), once per process) jumps back with the
+ * signal number.  A fault in a thread that is not armed kills the process
+ * as without a handler.
+ */
+static __thread sigjmp_buf vu_fault_jmp;
+static __thread volatile sig_atomic_t vu_fault_armed;
+
+static inline void vu_fault_handler(int sig)
+{
+	struct sigaction dfl = { .sa_handler = SIG_DFL };
+
+	if (vu_fault_armed) {
+		vu_fault_armed = 0;
+		siglongjmp(vu_fault_jmp, sig);
+	}
+	sigaction(sig, &dfl, NULL);
+	raise(sig);
+}
+
+static inline void vu_fault_guard_install(void)
+{
+	struct sigaction sa = { .sa_handler = vu_fault_handler };
+
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGBUS, &sa, NULL);
+	sigaction(SIGSEGV, &sa, NULL);
+}
+
+/*
+ * One 32-bit access to @p that may fault: 0 when it worked (a read leaves
+ * the value in *@val), else the signal it raised (SIGBUS, SIGSEGV).
+ */
+static inline int vu_probe(volatile uint32_t *p, bool write, uint32_t *val)
+{
+	int sig;
+
+	vu_fault_guard_install();
+	sig = sigsetjmp(vu_fault_jmp, 1);
+	if (!sig) {
+		vu_fault_armed = 1;
+		if (write)
+			*p = *val;
+		else
+			*val = *p;
+		vu_fault_armed = 0;
+	}
+	return sig;
+}
+
+/*
+ * Does this process have a page table entry for @addr right now?  1 or 0,
+ * -errno when pagemap cannot say.  (VM_PFNMAP mappings always read 0:
+ * pagemap reports them as holes.)
+ */
+static inline int vu_page_present(const void *addr)
+{
+	long page = sysconf(_SC_PAGESIZE);
+	uint64_t ent;
+	int fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+	ssize_t n;
+
+	if (fd < 0)
+		return -errno;
+	n = pread(fd, &ent, sizeof(ent), (uintptr_t)addr / page * sizeof(ent));
+	close(fd);
+	if (n != sizeof(ent))
+		return n < 0 ? -errno : -EIO;
+	return !!(ent >> 63);
+}
+
+/* What readlink() of /proc/self/fd/N names for the files the driver handles. */
+#define VU_DMA_WINDOW_LINK	"anon_inode:[vfio-user-dma]"
+#define VU_SERVER_BAR2_LINK	"/memfd:vfu-test-bar2"
+
+/*
+ * The first fd of this process whose /proc/self/fd link contains one of
+ * @needles (NULL-terminated); -1 if none.  @dirfd is an open
+ * /proc/self/fd (-1: open one here): a scanner racing the driver's fd
+ * numbers opens its directory once, out of the way.  Allocates nothing,
+ * so forked children of threaded tests may call it.  @what gets the link.
+ */
+static inline int vu_fd_scan(int dirfd, const char *const *needles,
+			     char *what, size_t size)
+{
+	char buf[4096], link[256];
+	int fd = dirfd, found = -1, i;
+	ssize_t n, off, len;
+
+	if (fd < 0)
+		fd = open("/proc/self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	lseek(fd, 0, SEEK_SET);
+	while (found < 0 && (n = getdents64(fd, buf, sizeof(buf))) > 0) {
+		for (off = 0; found < 0 && off < n; off += ((struct dirent64 *)(buf + off))->d_reclen) {
+			struct dirent64 *de = (struct dirent64 *)(buf + off);
+
+			if (de->d_name[0] == '.')
+				continue;
+			len = readlinkat(fd, de->d_name, link, sizeof(link) - 1);
+			if (len <= 0)
+				continue;
+			link[len] = '\0';
+			for (i = 0; needles[i]; i++) {
+				if (strstr(link, needles[i])) {
+					found = atoi(de->d_name);
+					if (what && size)
+						snprintf(what, size, "fd %d -> %.200s", found, link);
+					break;
+				}
+			}
+		}
+	}
+	if (dirfd < 0)
+		close(fd);
+	return found;
+}
+
+/* The kernel log from a point on: vu_kmsg_open() is above. */
+/*
+ * Kernel log records since @fd was opened (or last read) that contain
+ * @needle and not @except (NULL: no exception); the first one goes to
+ * @first (may be NULL).  The records are consumed.
+ */
+static inline int vu_kmsg_count(int fd, const char *needle, const char *except,
+				char *first, size_t size)
+{
+	char rec[8192], *msg, *end;
+	int count = 0;
+	ssize_t n;
+
+	if (first && size)
+		first[0] = '\0';
+	for (;;) {
+		n = read(fd, rec, sizeof(rec) - 1);
+		if (n < 0 && errno == EPIPE)
+			continue;	/* overwritten records: go on */
+		if (n <= 0)
+			break;
+		rec[n] = '\0';
+		msg = strchr(rec, ';');
+		if (!msg)
+			continue;
+		end = strchr(++msg, '\n');
+		if (end)
+			*end = '\0';
+		if (!strstr(msg, needle) || (except && strstr(msg, except)))
+			continue;
+		if (!count++ && first && size)
+			snprintf(first, size, "%s", msg);
+	}
+	return count;
+}
+
 #endif /* VU_TEST_H */

@@ -8,9 +8,11 @@
  * connection starts from the same state.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <string.h>
 #include <unistd.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <linux/pci_regs.h>
 
 #include "server.h"
@@ -59,12 +61,50 @@ void device_reset(struct device *d)
 	engine_reset(d);
 }
 
+/*
+ * --bar2-file PATH: send PATH's file for BAR2 instead of a memfd, so that
+ * a client's kernel meets files of every kind (tmpfs, 9p, procfs, sysfs).
+ * We back BAR2 with it when it lets us map it shared and writable (grown to
+ * BAR2's size if shorter); otherwise BAR2 is memory of our own and the file
+ * is only sent.  Either way REGION_READ/WRITE serve what d->bar2 holds.
+ */
+static int bar2_open_file(struct device *d, const char *path)
+{
+	struct stat st;
+
+	d->bar2_fd = open(path, O_RDWR | O_CLOEXEC);
+	if (d->bar2_fd < 0)
+		d->bar2_fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (d->bar2_fd < 0)
+		return -errno;
+	if (!fstat(d->bar2_fd, &st) && S_ISREG(st.st_mode) &&
+	    st.st_size < TDEV_BAR2_SIZE && ftruncate(d->bar2_fd, TDEV_BAR2_SIZE))
+		vlog("--bar2-file %s: cannot grow it: %m\n", path);
+	d->bar2 = mmap(NULL, TDEV_BAR2_SIZE, PROT_READ | PROT_WRITE,
+		       MAP_SHARED, d->bar2_fd, 0);
+	if (d->bar2 != MAP_FAILED) {
+		vlog("BAR2 is %s\n", path);
+		return 0;
+	}
+	vlog("--bar2-file %s: no shared mapping (%m): sent, not used\n", path);
+	d->bar2 = mmap(NULL, TDEV_BAR2_SIZE, PROT_READ | PROT_WRITE,
+		       MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	return d->bar2 == MAP_FAILED ? -errno : 0;
+}
+
 int device_init(struct device *d)
 {
 	int err;
 
 	memset(d, 0, sizeof(*d));
 	irq_init(d);
+	if (opt->bar2_file) {
+		err = bar2_open_file(d, opt->bar2_file);
+		if (err)
+			goto fail_err;
+		device_reset(d);
+		return 0;
+	}
 	d->bar2_fd = memfd_create("vfu-test-bar2", MFD_CLOEXEC);
 	if (d->bar2_fd < 0)
 		return -errno;
@@ -78,7 +118,9 @@ int device_init(struct device *d)
 	return 0;
 fail:
 	err = -errno;
-	close(d->bar2_fd);
+fail_err:
+	if (d->bar2_fd >= 0)
+		close(d->bar2_fd);
 	d->bar2 = NULL;
 	return err;
 }

@@ -18,12 +18,15 @@
  * state to one counter.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+#include <sys/mman.h>
 
 #include "server.h"
 
@@ -197,6 +200,43 @@ static void engine_ctrl(struct device *d, uint32_t v)
 		engine_go(d, v);
 }
 
+/*
+ * TDEV_REG_DMA_WRPROTECT: make the PTEs of our mappings of the client's
+ * fds read-only and the mappings writable again, the way an allocator's
+ * mprotect() or soft-dirty tracking does behind a device model's back.
+ * Only the client's kernel sees the difference: the next write faults.
+ */
+static void engine_wrprotect(struct device *d, uint32_t v)
+{
+	unsigned int i;
+	int fd;
+
+	if (v & TDEV_DMA_WRPROTECT_SOFT_DIRTY) {
+		fd = open("/proc/self/clear_refs", O_WRONLY | O_CLOEXEC);
+		if (fd < 0 || write(fd, "4", 1) != 1)
+			vlog("clear_refs: %m\n");
+		if (fd >= 0)
+			close(fd);
+	}
+	if (!(v & TDEV_DMA_WRPROTECT_MPROTECT))
+		return;
+	for (i = 0; i < d->nr_dma; i++) {
+		const struct dma_map *m = &d->dma[i];
+		int prot = 0;
+
+		if (!m->va)
+			continue;
+		if (m->flags & VFIO_USER_F_DMA_REGION_READ)
+			prot |= PROT_READ;
+		if (m->flags & VFIO_USER_F_DMA_REGION_WRITE)
+			prot |= PROT_WRITE;
+		if (mprotect(m->va, m->size, PROT_READ) ||
+		    mprotect(m->va, m->size, prot))
+			vlog("mprotect of dma map %#llx: %m\n",
+			     (unsigned long long)m->iova);
+	}
+}
+
 static void set_lo(uint64_t *r, uint32_t v)
 {
 	*r = (*r & ~0xffffffffull) | v;
@@ -218,6 +258,7 @@ void engine_write(struct device *d, uint64_t reg, uint32_t v)
 	case TDEV_REG_DMA_DST_HI:	set_hi(&e->dst, v); break;
 	case TDEV_REG_DMA_LEN:		e->len = v; break;
 	case TDEV_REG_DMA_CTRL:		engine_ctrl(d, v); break;
+	case TDEV_REG_DMA_WRPROTECT:	engine_wrprotect(d, v); break;
 	}
 }
 

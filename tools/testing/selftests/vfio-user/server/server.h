@@ -95,6 +95,7 @@ struct options {
 	uint64_t fuzz_seed;
 	unsigned long fuzz_frames;	/* per-connection budget */
 	const char *fuzz_count_file;
+	const char *bar2_file;		/* --bar2-file: BAR2's file, not a memfd */
 };
 
 extern const struct options *opt;
