@@ -949,7 +949,7 @@ static inline int vu_page_present(const void *addr)
 }
 
 /* What readlink() of /proc/self/fd/N names for the files the driver handles. */
-#define VU_DMA_WINDOW_LINK	"anon_inode:[vfio-user-dma]"
+#define VU_DMA_WINDOW_LINK	"[vfio-user-dma]"	/* any fs prefix */
 #define VU_SERVER_BAR2_LINK	"/memfd:vfu-test-bar2"
 
 /*
