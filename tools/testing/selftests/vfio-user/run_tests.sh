@@ -42,6 +42,7 @@
 #   <name>.tap   the test's output (kselftest_harness TAP)
 #   <name>.rc    its exit status (124 = killed by the per-test timeout)
 #   tests        the test names, one per line, in the order they ran
+#   times        "NAME SECONDS" per test, in the same order
 #   rig.tap      "ok/not ok N <step>" for the module load/unload steps
 #   kmemleak.txt kmemleak's reports (only with kmemleak; empty: no leaks)
 #   dmesg.txt    guest dmesg after everything
@@ -177,6 +178,7 @@ else
 fi
 
 : > "$results/tests"
+: > "$results/times"
 for t in "${tests[@]}"; do
 	name=$(basename "$t")
 	echo "$name" >> "$results/tests"
@@ -188,16 +190,19 @@ for t in "${tests[@]}"; do
 		continue
 	fi
 	set +e
+	t_start=$(date +%s)
 	# -k: a test that ignores SIGTERM still goes after 10 more seconds.
 	timeout -k 10 "$per_test_timeout" "$t" > "$results/$name.tap" 2>&1 < /dev/null
 	rc=$?
 	set -e
+	# What each test costs, for sizing what CI runs.
+	echo "$name $(( $(date +%s) - t_start ))" >> "$results/times"
 	echo "$rc" > "$results/$name.rc"
 	if [ "$rc" = 124 ] || [ "$rc" = 137 ]; then
 		echo "# $name: killed after ${per_test_timeout}s (per-test timeout)" >> "$results/$name.tap"
 	fi
 	grep -E '^(not )?ok |^# Totals' "$results/$name.tap" || true
-	echo "# $name: exit status $rc"
+	echo "# $name: exit status $rc, $(( $(date +%s) - t_start )) s"
 	case $rc in 0|4) ;; *) failed=1 ;; esac
 	if grep -qE '^not ok ' "$results/$name.tap"; then failed=1; fi
 done
