@@ -63,6 +63,18 @@ TEST_F(bind, creates_device)
 	self->name[0] = '\0';
 }
 
+/* del_device takes the name with white space around it, as echo writes it. */
+TEST_F(bind, delete_trims_white_space)
+{
+	char padded[48];
+
+	ASSERT_EQ(0, vu_bind(self->srv.path, self->name, sizeof(self->name)));
+	snprintf(padded, sizeof(padded), "  %s \n", self->name);
+	ASSERT_EQ(0, vu_write_file(VU_BUS "/del_device", padded));
+	EXPECT_FALSE(vu_exists(self->name));
+	self->name[0] = '\0';
+}
+
 /* The timeout is writable within its bounds only. */
 TEST_F(bind, request_timeout_attr)
 {

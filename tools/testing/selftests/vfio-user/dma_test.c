@@ -274,6 +274,75 @@ TEST(outside_the_window)
 	munmap(mem, 0x10000);
 }
 
+/* A child opens the device the way a VMM does, and reports 0 or -errno. */
+static void open_fn(void *arg, int out)
+{
+	struct vu_vfio v;
+	int err = vu_vfio_open(arg, &v);
+
+	if (write(out, &err, sizeof(err)) != sizeof(err))
+		_exit(1);
+	if (!err)
+		vu_vfio_close(&v);
+}
+
+/*
+ * Opening announces the window with DMA_MAP, a server round trip; no DMA
+ * lock is held across it, so what takes one (dma_unmap from the VMM's
+ * unmaps, dma_active, dma_mode) does not wait for the server's answer.
+ */
+TEST(open_holds_no_dma_lock_over_the_server)
+{
+	int delay = vu_ms(1500), err = 1;
+	char ms[32], state[32], name[32];
+	const char *args[] = { "--delay-reply", ms, NULL };
+	struct vu_server srv;
+	struct vu_child ch;
+	long long t0;
+
+	snprintf(ms, sizeof(ms), "DMA_MAP:%d", delay);
+	ASSERT_EQ(0, vu_server_startv(&srv, args));
+	ASSERT_EQ(0, vu_bind(srv.path, name, sizeof(name)));
+	ASSERT_EQ(0, vu_child_start(&ch, open_fn, name));
+	/* dma_mode refuses changes once the open is announcing the window. */
+	t0 = vu_now_ms();
+	while (vu_set_attr(name, "dma_mode", "zero-copy") != -EBUSY &&
+	       vu_now_ms() - t0 < delay)
+		usleep(1000);
+	ASSERT_LT(vu_now_ms() - t0, delay) TH_LOG("the open never got to DMA_MAP");
+	/* DMA_MAP's reply is a second away: nothing below may wait for it. */
+	t0 = vu_now_ms();
+	EXPECT_STREQ("none", vu_attr(name, "dma_active", state, sizeof(state)));
+	EXPECT_EQ(-EBUSY, vu_set_attr(name, "dma_mode", "message"));
+	EXPECT_LT(vu_now_ms() - t0, vu_ms(300))
+		TH_LOG("dma_active and dma_mode waited %lld ms for DMA_MAP's reply",
+		       vu_now_ms() - t0);
+	EXPECT_EQ(0, vu_child_wait(&ch, delay + vu_ms(5000), &err, sizeof(err)));
+	EXPECT_EQ(0, err);
+	EXPECT_EQ(0, vu_unbind(name));
+	vu_server_stop(&srv);
+}
+
+/*
+ * The zero-copy window is guest memory, never code: the server's
+ * executable mapping of it is refused (the test server tries one at
+ * DMA_MAP and reports the errno).
+ */
+TEST(window_no_exec)
+{
+	struct vu_server srv;
+	struct vu_vfio v;
+	char name[32];
+
+	ASSERT_EQ(0, vu_server_start(&srv, NULL));
+	ASSERT_EQ(0, vu_bind(srv.path, name, sizeof(name)));
+	ASSERT_EQ(0, vu_vfio_open(name, &v));
+	EXPECT_EQ(EACCES, vu_reg_read(v.device, TDEV_REG_DMA_EXEC_ERRNO));
+	vu_vfio_close(&v);
+	EXPECT_EQ(0, vu_unbind(name));
+	vu_server_stop(&srv);
+}
+
 /* Closing the device unpins everything and withdraws the window. */
 TEST_F(dma, close_releases_everything)
 {

@@ -1016,8 +1016,15 @@ TEST(bind_keeps_files_out_of_writer)
 	       refused, rounds);
 	/* The rounds that leave the page alone bind. */
 	EXPECT_LE(refused, rounds - rounds / 4);
-	/* Held with a received file installed: it was in the writer's table. */
-	EXPECT_EQ(0, st.holds);
+	/*
+	 * A hold is a kernel write into the page's first 16 bytes stopped by
+	 * the userfaultfd.  With the old driver that was the cmsg header,
+	 * written while a received fd sat in the writer's table; now it can
+	 * only be the page being populated when the driver maps it (no file
+	 * is received with page faults allowed).  What must never be seen
+	 * during one is the server's file in the writer's table.
+	 */
+	TH_LOG("%ld holds", st.holds);
 	EXPECT_EQ(0, st.hold_hits) TH_LOG("%ld holds showed the server's memfd", st.hold_hits);
 	EXPECT_EQ(0, st.hold_fork_hits)
 		TH_LOG("%ld children forked during a hold inherited it", st.hold_fork_hits);

@@ -146,6 +146,25 @@ TEST_F(bar, access_after_close_faults)
 }
 
 /*
+ * Device memory is no code: an executable mapping of a BAR is refused, and
+ * one that is not executable cannot be made so with mprotect().
+ */
+TEST_F(bar, no_exec)
+{
+	void *p;
+
+	p = mmap(NULL, AREA0_LEN, PROT_READ | PROT_EXEC, MAP_SHARED,
+		 self->v.device, BAR2 + TDEV_BAR2_AREA0_OFFSET);
+	EXPECT_EQ(MAP_FAILED, p);
+	EXPECT_EQ(EACCES, errno);
+	if (p != MAP_FAILED)
+		munmap(p, AREA0_LEN);
+	EXPECT_EQ(-1, mprotect((void *)self->map, AREA0_LEN,
+			       PROT_READ | PROT_WRITE | PROT_EXEC));
+	EXPECT_EQ(EACCES, errno);
+}
+
+/*
  * VFIO_DEVICE_RESET zaps the VMM's mappings of the device (as vfio-pci
  * does); the next access faults the server's memory back in and works,
  * both ways.  Today nothing is zapped: the page stays mapped across the

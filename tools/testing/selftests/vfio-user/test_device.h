@@ -101,6 +101,12 @@
  */
 #define TDEV_REG_BAD_FDS	0x20
 /*
+ * RO: what an executable mapping of the last DMA_MAP fd gave: 0 when
+ * mmap(PROT_READ | PROT_EXEC) worked (it must not: guest memory is no
+ * code), else its errno; 0xffffffff before any DMA_MAP with an fd.
+ */
+#define TDEV_REG_DMA_EXEC_ERRNO	0x24
+/*
  * 0x40..0x7f: a DMA engine copying between guest memory (IOVAs the client
  * gave with DMA_MAP) and BAR2, as a bus-master device would.
  *

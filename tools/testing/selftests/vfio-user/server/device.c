@@ -97,6 +97,7 @@ int device_init(struct device *d)
 	int err;
 
 	memset(d, 0, sizeof(*d));
+	d->dma_exec_errno = 0xffffffff;
 	irq_init(d);
 	if (opt->bar2_file) {
 		err = bar2_open_file(d, opt->bar2_file);
@@ -145,6 +146,7 @@ static uint32_t bar0_read32(const struct device *d, uint64_t reg)
 	case TDEV_REG_DMA_MAP_COUNT:	return d->nr_dma;
 	case TDEV_REG_IRQ_COUNT:	return d->irq_count;
 	case TDEV_REG_BAD_FDS:		return d->bad_fds;
+	case TDEV_REG_DMA_EXEC_ERRNO:	return d->dma_exec_errno;
 	default:			return engine_read(d, reg);
 	}
 }

@@ -92,8 +92,16 @@ int dma_map(struct device *d, const struct vfio_user_dma_map *m, int *fd)
 		void *va = mmap(NULL, m->size, prot, MAP_SHARED | MAP_NORESERVE,
 				*fd, m->offset);
 
+		void *x;
+
 		if (va == MAP_FAILED)
 			return -errno;
+		/* Guest memory must never be executable (TDEV_REG_DMA_EXEC_ERRNO). */
+		x = mmap(NULL, 4096, PROT_READ | PROT_EXEC, MAP_SHARED, *fd,
+			 m->offset);
+		d->dma_exec_errno = x == MAP_FAILED ? errno : 0;
+		if (x != MAP_FAILED)
+			munmap(x, 4096);
 		e->va = va;
 		e->fd = *fd;
 		*fd = -1;

@@ -140,6 +140,7 @@ struct device {
 	uint8_t msix_table[TDEV_MSIX_COUNT * 16];
 	uint32_t scratch, write_count, reset_count, irq_count;
 	uint32_t bad_fds;		/* TDEV_REG_BAD_FDS */
+	uint32_t dma_exec_errno;	/* TDEV_REG_DMA_EXEC_ERRNO */
 	/* eventfd per IRQ index and vector, -1 when none is registered */
 	int irq_fds[TDEV_NUM_IRQS][TDEV_MSIX_COUNT];
 	struct dma_map dma[TDEV_MAX_DMA_MAPS];
