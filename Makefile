@@ -1,28 +1,43 @@
 # SPDX-License-Identifier: GPL-2.0-only
 #
-# vfio_user, built out of tree against Debian's 6.12 kernel headers.
+# vfio_user, built out of tree against Debian 12's kernel headers: its
+# default 6.1 kernel or the newer 6.12.
 #
-#   make              build drivers/vfio/user/vfio_user.ko (KDIR= overrides)
+#   make              build the module for the newest installed supported
+#                     kernel (KVER=6.1, KVER=6.12 or a version picks one;
+#                     KDIR= a build tree)
 #   make check        set up the host, build, run every selftest in a VM
-#   make check-debug  the same on a debug kernel (KASAN, lockdep, kmemleak,
+#                     booting that kernel (KVER= as for make)
+#   make check-debug  the suite on a debug kernel (KASAN, lockdep, kmemleak,
 #                     UBSAN...) built from linux-source-6.12 and cached in
-#                     ~/.cache/vfio-user (first build: 7 min on 2 cores)
+#                     ~/.cache/vfio-user (first build: 10-15 min on 2 cores)
+#   make soak         check-debug at full length: a million fuzzed frames,
+#                     four times the kills and cycles (not in CI)
 #   make lint         checkpatch --strict, sparse and W=1 over the driver
 #   make run          boot the VM, bind the test server, show what appears
 #   make bench        benchmarks in the VM against userspace baselines: a
 #                     report in build/bench/latest (BENCH_ARGS= for vu_bench)
-#   make install      install the module for KDIR's kernel and run depmod
+#   make install      install the module for that kernel and run depmod
 #
-# The host may run another kernel than the one we build for, so KDIR never
-# comes from `uname -r`: it is the newest installed 6.12 Debian build tree.
+# The host may run another kernel than the one we build for, so the kernel
+# never comes from `uname -r`: scripts/kernels.sh picks it.
 
 REPO := $(abspath $(dir $(lastword $(MAKEFILE_LIST))))
-KDIR ?= $(shell ls -d /lib/modules/6.12.*+deb12-amd64/build 2>/dev/null | sort -V | tail -n 1)
+KERNELS_SH := $(REPO)/scripts/kernels.sh
+# The kernel: KVER as given (a series or a version), or the newest installed.
+KVER_RESOLVED = $(shell $(KERNELS_SH) resolve $(KVER) 2>/dev/null)
+KDIR ?= $(if $(KVER_RESOLVED),/lib/modules/$(KVER_RESOLVED)/build)
 KVER_FROM_KDIR = $(shell $(MAKE) -s -C $(KDIR) kernelrelease 2>/dev/null)
 BUILD := $(REPO)/build
 SELFTESTS := $(REPO)/tools/testing/selftests/vfio-user
 KSRC_TAR ?= $(wildcard /usr/src/linux-source-6.12.tar.xz)
-KBUILD_ARGS = -C $(KDIR) M=$(REPO) CONFIG_VFIO_USER=m
+# A kernel asked for with KVER= gets a module and VM output of its own, so
+# that builds and runs for two kernels do not overwrite each other; the
+# default kernel's module is the tree's own drivers/vfio/user/vfio_user.ko.
+MOD_DIR = $(if $(KVER),$(BUILD)/kver-$(KVER_RESOLVED)/module,$(REPO))
+MOD_KO = $(MOD_DIR)/drivers/vfio/user/vfio_user.ko
+VM_OUT_DIR = $(if $(KVER),$(BUILD)/kver-$(KVER_RESOLVED)/vm-out,$(BUILD)/vm-out)
+KBUILD_ARGS = -C $(KDIR) M=$(MOD_DIR) CONFIG_VFIO_USER=m
 
 # Files kept from the linux-source tarball: the kselftest harness (used at
 # build time, never copied into the repository) and checkpatch.
@@ -35,24 +50,42 @@ DRIVER_SRCS := $(filter-out %.mod.c,$(wildcard $(REPO)/drivers/vfio/user/*.[ch])
 
 .PHONY: all modules setup check check-build check-run selftests lint run \
 	install clean help need-kdir check-debug check-debug-build \
-	check-debug-run debug-kernel debug-module debug-selftests bench
+	check-debug-run debug-kernel debug-module debug-selftests bench soak \
+	mod-sources
 
 all: modules
 
 help:
-	@sed -n '3,15p' $(REPO)/Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '3,22p' $(REPO)/Makefile | sed 's/^# \{0,1\}//'
 
+# Says which kernel is missing or unsupported (scripts/kernels.sh) unless
+# KDIR= names a build tree.
 need-kdir:
-	@test -n "$(KDIR)" -a -f "$(KDIR)/Makefile" || { \
-	  echo "No Debian 6.12 kernel headers found under /lib/modules;" \
-	       "run 'make setup' (or scripts/setup-host.sh) or set KDIR=" >&2; \
-	  exit 1; }
+	@test -n "$(KDIR)" -a -f "$(KDIR)/Makefile" || \
+	  $(KERNELS_SH) resolve $(KVER) > /dev/null
 
-modules: need-kdir
+# A copy of the driver's sources to build for another kernel (MOD_DIR), or
+# for the debug kernel (DEBUG_MOD).
+define copy_module_sources
+	@mkdir -p $(1)/drivers/vfio/user $(1)/include/uapi/linux
+	@rm -f $(1)/drivers/vfio/user/*.[ch]
+	@cp -p $(REPO)/Kbuild $(1)/
+	@cp -p $(filter $(REPO)/drivers/%,$(DRIVER_SRCS)) $(REPO)/drivers/vfio/user/Makefile \
+	  $(REPO)/drivers/vfio/user/Kconfig $(1)/drivers/vfio/user/
+	@cp -p $(REPO)/include/uapi/linux/vfio_user.h $(1)/include/uapi/linux/
+endef
+
+mod-sources:
+	$(if $(KVER),$(call copy_module_sources,$(MOD_DIR)))
+
+modules: need-kdir mod-sources
 	$(MAKE) $(KBUILD_ARGS) modules
 
+# setup installs the kernel KVER names (a series, or the series of a
+# version), else the 6.12 one.
+SETUP_SERIES = $(if $(KVER),$(or $(filter 6.1 6.12,$(KVER)),$(shell $(KERNELS_SH) series $(KVER))),6.12)
 setup:
-	$(REPO)/scripts/setup-host.sh
+	$(REPO)/scripts/setup-host.sh $(SETUP_SERIES)
 
 $(KSFT_HDRS):
 	@test -n "$(KSRC_TAR)" || { echo "linux-source-6.12 is not installed: run make setup" >&2; exit 1; }
@@ -78,15 +111,17 @@ selftests: $(KSFT_HDRS)
 # found even on a machine that had no headers when this make started.
 check:
 	@start=$$(date +%s); \
-	$(REPO)/scripts/setup-host.sh && \
+	$(REPO)/scripts/setup-host.sh $(SETUP_SERIES) && \
 	$(MAKE) --no-print-directory check-build && \
 	$(MAKE) --no-print-directory check-run; rc=$$?; \
-	echo "make check: wall time $$(( $$(date +%s) - start ))s"; exit $$rc
+	echo "make check$(if $(KVER), KVER=$(KVER)): wall time $$(( $$(date +%s) - start ))s"; exit $$rc
 
 check-build: modules selftests
 
 check-run: need-kdir
-	KVER=$(KVER_FROM_KDIR) $(SELFTESTS)/vm/check.sh $(TESTS)
+	@$(KERNELS_SH) resolve --boot $(KVER_FROM_KDIR) > /dev/null
+	KVER=$(KVER_FROM_KDIR) VM_OUT=$(VM_OUT_DIR) VFIO_USER_KO=$(MOD_KO) \
+	  $(SELFTESTS)/vm/check.sh $(TESTS)
 
 # check-debug: the suite on the debug kernel of
 # tools/testing/selftests/vfio-user/debug-kernel/ (built, or found in the
@@ -100,8 +135,8 @@ DEBUG_KDIR ?= $(shell $(DEBUG_KERNEL_SH) --print-dir)
 # tests, vm-out): a second run elsewhere does not trample the first.
 DEBUG_OUT ?= $(BUILD)/debug-kernel
 DEBUG_MOD := $(abspath $(DEBUG_OUT))/module
-DEBUG_VM_TIMEOUT ?= 3600
-DEBUG_TEST_TIMEOUT ?= 1800
+DEBUG_VM_TIMEOUT ?= 2400
+DEBUG_TEST_TIMEOUT ?= 900
 DEBUG_E2E_TIMEOUT ?= 600
 # The selftests again, in build/debug-kernel/selftests, with the harness's
 # per-test-case timeouts (30 s unless a test says otherwise) times
@@ -110,11 +145,11 @@ DEBUG_SELFTESTS := $(abspath $(DEBUG_OUT))/selftests
 DEBUG_KSFT_INC := $(abspath $(DEBUG_OUT))/kselftest
 DEBUG_HARNESS_SCALE ?= 4
 # The tests' own "soon enough" bounds (vu_ms() in vu_test.h) get the same
-# factor; the fuzzer sends a million frames here against fuzz_test.c's
-# default for make check.
-DEBUG_FUZZ_FRAMES ?= $(or $(VU_FUZZ_FRAMES),1000000)
-# lifecycle_test's kill and lifecycle loops times this: 300 kills.
-DEBUG_STRESS ?= $(or $(VU_STRESS),4)
+# factor.  Sized for CI: 150,000 fuzzed frames (fuzz_test.c's default for
+# make check is 100,000) and the kill and lifecycle loops twice as long as
+# in make check (150 kills); make soak runs a million frames and 4 times.
+DEBUG_FUZZ_FRAMES ?= $(or $(VU_FUZZ_FRAMES),150000)
+DEBUG_STRESS ?= $(or $(VU_STRESS),2)
 
 check-debug:
 	@start=$$(date +%s); \
@@ -132,12 +167,7 @@ debug-kernel:
 debug-module:
 	@test -f $(DEBUG_KDIR)/.vfio-user-built || { \
 	  echo "no debug kernel in $(DEBUG_KDIR): make debug-kernel first" >&2; exit 1; }
-	@mkdir -p $(DEBUG_MOD)/drivers/vfio/user $(DEBUG_MOD)/include/uapi/linux
-	@rm -f $(DEBUG_MOD)/drivers/vfio/user/*.[ch]
-	@cp -p $(REPO)/Kbuild $(DEBUG_MOD)/
-	@cp -p $(filter $(REPO)/drivers/%,$(DRIVER_SRCS)) $(REPO)/drivers/vfio/user/Makefile \
-	  $(REPO)/drivers/vfio/user/Kconfig $(DEBUG_MOD)/drivers/vfio/user/
-	@cp -p $(REPO)/include/uapi/linux/vfio_user.h $(DEBUG_MOD)/include/uapi/linux/
+	$(call copy_module_sources,$(DEBUG_MOD))
 	@# -g: the kernel has no debug info, the module does, for
 	@# scripts/faddr2line on the functions in a report.
 	$(MAKE) -C $(DEBUG_KDIR) M=$(DEBUG_MOD) CONFIG_VFIO_USER=m KCFLAGS=-g modules
@@ -169,6 +199,11 @@ check-debug-run:
 	  VFIO_USER_KO=$(DEBUG_MOD)/drivers/vfio/user/vfio_user.ko \
 	  VFIO_USER_TEST_BUILD=$(DEBUG_SELFTESTS) \
 	  $(SELFTESTS)/vm/check.sh $(TESTS)
+
+# soak: check-debug at full length, in an output directory of its own.
+soak:
+	$(MAKE) --no-print-directory check-debug DEBUG_FUZZ_FRAMES=1000000 \
+	  DEBUG_STRESS=4 DEBUG_OUT=$(BUILD)/soak
 
 lint: need-kdir $(CHECKPATCH)
 	@echo "== checkpatch --strict"
