@@ -170,7 +170,9 @@ debug-module:
 	$(call copy_module_sources,$(DEBUG_MOD))
 	@# -g: the kernel has no debug info, the module does, for
 	@# scripts/faddr2line on the functions in a report.
-	$(MAKE) -C $(DEBUG_KDIR) M=$(DEBUG_MOD) CONFIG_VFIO_USER=m KCFLAGS=-g modules
+	@# The KUnit suites are built in: they run as the module loads.
+	$(MAKE) -C $(DEBUG_KDIR) M=$(DEBUG_MOD) CONFIG_VFIO_USER=m \
+	  CONFIG_VFIO_USER_KUNIT_TEST=y KCFLAGS=-g modules
 
 debug-selftests: $(KSFT_HDRS)
 	@mkdir -p $(DEBUG_KSFT_INC)
