@@ -27,6 +27,8 @@ KERNELS_SH := $(REPO)/scripts/kernels.sh
 # The kernel: KVER as given (a series or a version), or the newest installed.
 KVER_RESOLVED = $(shell $(KERNELS_SH) resolve $(KVER) 2>/dev/null)
 KDIR ?= $(if $(KVER_RESOLVED),/lib/modules/$(KVER_RESOLVED)/build)
+# The version of the kernel KDIR= names (Debian's 6.1 headers say 6.1.N
+# here, not the package version their directory is named after).
 KVER_FROM_KDIR = $(shell $(MAKE) -s -C $(KDIR) kernelrelease 2>/dev/null)
 BUILD := $(REPO)/build
 SELFTESTS := $(REPO)/tools/testing/selftests/vfio-user
@@ -119,8 +121,8 @@ check:
 check-build: modules selftests
 
 check-run: need-kdir
-	@$(KERNELS_SH) resolve --boot $(KVER_FROM_KDIR) > /dev/null
-	KVER=$(KVER_FROM_KDIR) VM_OUT=$(VM_OUT_DIR) VFIO_USER_KO=$(MOD_KO) \
+	@$(KERNELS_SH) resolve --boot $(KVER_RESOLVED) > /dev/null
+	KVER=$(KVER_RESOLVED) VM_OUT=$(VM_OUT_DIR) VFIO_USER_KO=$(MOD_KO) \
 	  $(SELFTESTS)/vm/check.sh $(TESTS)
 
 # check-debug: the suite on the debug kernel of
@@ -225,16 +227,16 @@ lint: need-kdir $(CHECKPATCH)
 	@echo "lint: clean"
 
 run: check-build
-	KVER=$(KVER_FROM_KDIR) $(SELFTESTS)/vm/vm-run.sh --kver $(KVER_FROM_KDIR) \
+	KVER=$(KVER_RESOLVED) $(SELFTESTS)/vm/vm-run.sh --kver $(KVER_RESOLVED) \
 	  -- $(SELFTESTS)/demo.sh
 
 # bench: a report, not a test (tools/testing/selftests/vfio-user/bench/run.sh).
 bench: check-build
-	BENCH_SKIP_BUILD=1 KVER=$(KVER_FROM_KDIR) $(SELFTESTS)/bench/run.sh $(BENCH_ARGS)
+	BENCH_SKIP_BUILD=1 KVER=$(KVER_RESOLVED) $(SELFTESTS)/bench/run.sh $(BENCH_ARGS)
 
 install: modules
 	$(MAKE) $(KBUILD_ARGS) INSTALL_MOD_DIR=updates modules_install
-	depmod -a $(KVER_FROM_KDIR)
+	depmod -a $(or $(KVER_RESOLVED),$(KVER_FROM_KDIR))
 
 clean:
 	-$(MAKE) $(KBUILD_ARGS) clean 2>/dev/null
