@@ -18,6 +18,8 @@
 #   make bench        benchmarks in the VM against userspace baselines: a
 #                     report in build/bench/latest (BENCH_ARGS= for vu_bench)
 #   make install      install the module for that kernel and run depmod
+#   make dkms-install the module's sources to DKMS, built and installed for
+#                     every installed supported kernel (dkms-remove undoes)
 #
 # The host may run another kernel than the one we build for, so the kernel
 # never comes from `uname -r`: scripts/kernels.sh picks it.
@@ -53,12 +55,12 @@ DRIVER_SRCS := $(filter-out %.mod.c,$(wildcard $(REPO)/drivers/vfio/user/*.[ch])
 .PHONY: all modules setup check check-build check-run selftests lint run \
 	install clean help need-kdir check-debug check-debug-build \
 	check-debug-run debug-kernel debug-module debug-selftests bench soak \
-	mod-sources
+	mod-sources dkms-install dkms-remove
 
 all: modules
 
 help:
-	@sed -n '3,22p' $(REPO)/Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '3,/^$$/p' $(REPO)/Makefile | sed '$$d' | sed 's/^# \{0,1\}//'
 
 # Says which kernel is missing or unsupported (scripts/kernels.sh) unless
 # KDIR= names a build tree.
@@ -237,6 +239,32 @@ bench: check-build
 install: modules
 	$(MAKE) $(KBUILD_ARGS) INSTALL_MOD_DIR=updates modules_install
 	depmod -a $(or $(KVER_RESOLVED),$(KVER_FROM_KDIR))
+
+# DKMS: the module's sources alone (not the selftests or build/) go to
+# /usr/src/vfio-user-VERSION, and DKMS builds and installs them for every
+# installed supported kernel (DKMS_KERNELS= names others), so that a kernel
+# update rebuilds the module.  dkms-remove takes it out of every kernel.
+DKMS_VERSION := $(shell sed -n 's/^PACKAGE_VERSION="\(.*\)"/\1/p' $(REPO)/dkms.conf)
+DKMS_SRC := /usr/src/vfio-user-$(DKMS_VERSION)
+DKMS_KERNELS ?= $(shell $(KERNELS_SH) list)
+
+dkms-install:
+	@command -v dkms > /dev/null || apt-get install -y dkms
+	@test -n "$(DKMS_KERNELS)" || $(KERNELS_SH) resolve > /dev/null
+	-@dkms remove vfio-user/$(DKMS_VERSION) --all > /dev/null 2>&1
+	@rm -rf $(DKMS_SRC)
+	$(call copy_module_sources,$(DKMS_SRC))
+	@cp -p $(REPO)/dkms.conf $(DKMS_SRC)/
+	dkms add vfio-user/$(DKMS_VERSION)
+	@set -e; for k in $(DKMS_KERNELS); do \
+	  dkms install vfio-user/$(DKMS_VERSION) -k $$k; \
+	  modinfo -k $$k -F vermagic vfio_user | grep -q "^$$k " || { \
+	    echo "dkms-install: modinfo -k $$k finds no vfio_user built for $$k" >&2; exit 1; }; \
+	done
+
+dkms-remove:
+	dkms remove vfio-user/$(DKMS_VERSION) --all
+	rm -rf $(DKMS_SRC)
 
 clean:
 	-$(MAKE) $(KBUILD_ARGS) clean 2>/dev/null
