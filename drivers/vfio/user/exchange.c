@@ -32,6 +32,7 @@
 #include <linux/slab.h>
 #include <net/sock.h>
 
+#include "compat.h"
 #include "vfio_user_priv.h"
 
 /**
@@ -55,6 +56,44 @@ struct vfio_user_bind_work {
 	struct completion done;
 };
 
+/*
+ * The control buffer: one page in the borrowed mm, faulted in writable
+ * before the first receive (which runs with page faults disabled, under
+ * vfio_user_fd_lock).  VM_DONTCOPY is set before the page exists: a fork
+ * by the writer's process would otherwise write-protect it for
+ * copy-on-write and fail the bind's next receive of files.
+ * VM_DONTDUMP: fd numbers of a kernel thread mean nothing in a core.
+ * Return: the page's address, or 0.
+ */
+static unsigned long vfio_user_ctl_map(void)
+{
+	struct mm_struct *mm = current->mm;
+	struct vm_area_struct *vma;
+	unsigned long ctl;
+
+	ctl = vm_mmap(NULL, 0, PAGE_SIZE, PROT_READ | PROT_WRITE,
+		      MAP_PRIVATE | MAP_ANONYMOUS, 0);
+	if (IS_ERR_VALUE(ctl))
+		return 0;
+	if (mmap_write_lock_killable(mm))
+		goto unmap;
+	/* The writer's threads may have replaced it meanwhile: not ours. */
+	vma = find_vma(mm, ctl);
+	if (!vma || vma->vm_start != ctl || !vma_is_anonymous(vma) ||
+	    !(vma->vm_flags & VM_WRITE)) {
+		mmap_write_unlock(mm);
+		return 0;
+	}
+	vm_flags_set(vma, VM_DONTCOPY | VM_DONTDUMP);
+	mmap_write_unlock(mm);
+	if (clear_user((void __user *)ctl, PAGE_SIZE))
+		goto unmap;
+	return ctl;
+unmap:
+	vm_munmap(ctl, PAGE_SIZE);
+	return 0;
+}
+
 static void vfio_user_bind_work_fn(struct work_struct *work)
 {
 	struct vfio_user_bind_work *bw =
@@ -64,11 +103,7 @@ static void vfio_user_bind_work_fn(struct work_struct *work)
 
 	if (bw->mm) {
 		kthread_use_mm(bw->mm);
-		/* Populated now: the receive under vfio_user_fd_lock never faults. */
-		ctl = vm_mmap(NULL, 0, PAGE_SIZE, PROT_READ | PROT_WRITE,
-			      MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, 0);
-		if (IS_ERR_VALUE(ctl))
-			ctl = 0;
+		ctl = vfio_user_ctl_map();
 	}
 	conn->sync_ctl = ctl;
 	bw->ret = bw->fn(bw->arg);

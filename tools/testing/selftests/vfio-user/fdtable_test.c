@@ -22,6 +22,7 @@
 #include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 
 #include "kselftest_harness.h"
 #include "test_device.h"
@@ -1034,6 +1035,78 @@ TEST(bind_keeps_files_out_of_writer)
 	close(victim);
 	vu_server_stop(&srv);
 	EXPECT_EQ(0, vu_wait_module_refcnt(0, vu_ms(2000)));
+}
+
+/* BAR2 is mmap-able: the bind received the server's memfd for it. */
+static bool bar2_mmaps(const char *name)
+{
+	struct vfio_region_info info = { .argsz = sizeof(info), .index = 2 };
+	struct vu_vfio v;
+	bool ok;
+
+	if (vu_vfio_open(name, &v))
+		return false;
+	ok = !ioctl(v.device, VFIO_DEVICE_GET_REGION_INFO, &info) &&
+	     (info.flags & VFIO_REGION_INFO_FLAG_MMAP);
+	vu_vfio_close(&v);
+	return ok;
+}
+
+struct forker {
+	volatile bool stop;
+	long forks;
+};
+
+static void *forker_fn(void *arg)
+{
+	struct forker *f = arg;
+
+	while (!f->stop) {
+		pid_t pid = fork();
+
+		if (pid == 0)
+			_exit(0);
+		if (pid > 0 && waitpid(pid, NULL, 0) == pid)
+			f->forks++;
+	}
+	return NULL;
+}
+
+/*
+ * A process that forks while it binds (a management daemon spawning its
+ * helpers) write-protects its private writable pages for copy-on-write.
+ * The driver's control page in the writer's mm must not be one of them:
+ * the server's files are received into it with page faults disabled, so
+ * a write-protected page fails the bind.  Every bind here carries files
+ * (the BAR's memfd) and must succeed.
+ */
+TEST(bind_while_the_writer_forks)
+{
+	struct forker f = { .stop = false };
+	int round, failed = 0, rounds = 12;
+	struct vu_server srv;
+	char name[32];
+	pthread_t th;
+
+	ASSERT_EQ(0, vu_server_start(&srv, NULL));
+	ASSERT_EQ(0, pthread_create(&th, NULL, forker_fn, &f));
+	for (round = 0; round < rounds; round++) {
+		int err = vu_bind(srv.path, name, sizeof(name));
+
+		if (err) {
+			if (failed++ < 3)
+				TH_LOG("round %d: bind: %s", round, strerror(-err));
+			continue;
+		}
+		EXPECT_TRUE(bar2_mmaps(name)) TH_LOG("round %d: BAR2 without its file", round);
+		ASSERT_EQ(0, vu_unbind(name));
+	}
+	f.stop = true;
+	pthread_join(th, NULL);
+	TH_LOG("%d binds while the writer forked %ld times", rounds, f.forks);
+	EXPECT_GT(f.forks, rounds);
+	EXPECT_EQ(0, failed) TH_LOG("%d of %d binds failed", failed, rounds);
+	vu_server_stop(&srv);
 }
 
 TEST_HARNESS_MAIN
