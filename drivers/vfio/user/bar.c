@@ -18,7 +18,7 @@
  * (fault handling for those would have the VMM's vCPU wait on the
  * server), and shmem has no ->page_mkwrite that writes through a mapping
  * of ours would bypass.  Every other file kind is refused at bind and its
- * region trapped (device.c).
+ * region trapped (query.c).
  *
  * The pages are mapped with PFN entries (VM_PFNMAP) and held by a
  * reference of ours until the zap, not by the mapping itself: if the

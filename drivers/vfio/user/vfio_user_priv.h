@@ -497,12 +497,26 @@ int vfio_user_parse_caps(const char *json, size_t len,
 int vfio_user_get_device_info(struct vfio_user_conn *conn,
 			      struct vfio_user_device_info *info);
 
-/* device.c */
+/* vfio-pci's region offsets: index << 40, the offset in the low bits. */
+#define VFIO_USER_OFFSET_SHIFT		VFIO_PCI_OFFSET_SHIFT
+#define VFIO_USER_OFFSET_MASK		((1ULL << VFIO_USER_OFFSET_SHIFT) - 1)
+#define VFIO_USER_INDEX_TO_OFFSET(idx)	((u64)(idx) << VFIO_USER_OFFSET_SHIFT)
+#define VFIO_USER_PGOFF_SHIFT		(VFIO_USER_OFFSET_SHIFT - PAGE_SHIFT)
+
+/* query.c */
 int vfio_user_query_device(struct vfio_user_dev *udev);
 void vfio_user_free_device(struct vfio_user_dev *udev);
+
+/* device.c */
 int vfio_user_vdev_register(struct vfio_user_dev *udev);
 void vfio_user_vdev_unregister(struct vfio_user_dev *udev);
+
+/* irq.c */
 void vfio_user_vdev_conn_broken(struct vfio_user_dev *udev);
+void vfio_user_request(struct vfio_device *vdev, unsigned int count);
+long vfio_user_ioctl_get_irq_info(struct vfio_user_dev *udev, void __user *arg);
+long vfio_user_ioctl_set_irqs(struct vfio_user_dev *udev, void __user *arg);
+void vfio_user_irqs_close(struct vfio_user_dev *udev);
 
 /**
  * struct vfio_user_vdev - the vfio_device of a bound server
