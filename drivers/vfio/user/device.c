@@ -190,8 +190,9 @@ static long vfio_user_ioctl(struct vfio_device *vdev, unsigned int cmd,
 static int vfio_user_open_device(struct vfio_device *vdev)
 {
 	struct vfio_user_dev *udev = to_udev(vdev);
-
 	int ret;
+
+	lockdep_assert_held(&vdev->dev_set->lock);
 
 	if (!vfio_user_conn_usable(&udev->conn))
 		return -EIO;
@@ -226,6 +227,8 @@ static int vfio_user_open_device(struct vfio_device *vdev)
 static void vfio_user_close_device(struct vfio_device *vdev)
 {
 	struct vfio_user_dev *udev = to_udev(vdev);
+
+	lockdep_assert_held(&vdev->dev_set->lock);
 	/* First: the VMM no longer reaches the server's memory. */
 	vfio_user_bar_destroy(udev->bar_map);
 	udev->bar_map = NULL;
