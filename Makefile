@@ -18,6 +18,8 @@
 #   make bench        benchmarks in the VM against userspace baselines: a
 #                     report in build/bench/latest (BENCH_ARGS= for vu_bench)
 #   make install      install the module for that kernel and run depmod
+#   make dkms-install the module's sources to DKMS, built and installed for
+#                     every installed supported kernel (dkms-remove undoes)
 #
 # The host may run another kernel than the one we build for, so the kernel
 # never comes from `uname -r`: scripts/kernels.sh picks it.
@@ -27,6 +29,8 @@ KERNELS_SH := $(REPO)/scripts/kernels.sh
 # The kernel: KVER as given (a series or a version), or the newest installed.
 KVER_RESOLVED = $(shell $(KERNELS_SH) resolve $(KVER) 2>/dev/null)
 KDIR ?= $(if $(KVER_RESOLVED),/lib/modules/$(KVER_RESOLVED)/build)
+# The version of the kernel KDIR= names (Debian's 6.1 headers say 6.1.N
+# here, not the package version their directory is named after).
 KVER_FROM_KDIR = $(shell $(MAKE) -s -C $(KDIR) kernelrelease 2>/dev/null)
 BUILD := $(REPO)/build
 SELFTESTS := $(REPO)/tools/testing/selftests/vfio-user
@@ -51,12 +55,12 @@ DRIVER_SRCS := $(filter-out %.mod.c,$(wildcard $(REPO)/drivers/vfio/user/*.[ch])
 .PHONY: all modules setup check check-build check-run selftests lint run \
 	install clean help need-kdir check-debug check-debug-build \
 	check-debug-run debug-kernel debug-module debug-selftests bench soak \
-	mod-sources
+	mod-sources dkms-install dkms-remove
 
 all: modules
 
 help:
-	@sed -n '3,22p' $(REPO)/Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '3,/^$$/p' $(REPO)/Makefile | sed '$$d' | sed 's/^# \{0,1\}//'
 
 # Says which kernel is missing or unsupported (scripts/kernels.sh) unless
 # KDIR= names a build tree.
@@ -119,8 +123,8 @@ check:
 check-build: modules selftests
 
 check-run: need-kdir
-	@$(KERNELS_SH) resolve --boot $(KVER_FROM_KDIR) > /dev/null
-	KVER=$(KVER_FROM_KDIR) VM_OUT=$(VM_OUT_DIR) VFIO_USER_KO=$(MOD_KO) \
+	@$(KERNELS_SH) resolve --boot $(KVER_RESOLVED) > /dev/null
+	KVER=$(KVER_RESOLVED) VM_OUT=$(VM_OUT_DIR) VFIO_USER_KO=$(MOD_KO) \
 	  $(SELFTESTS)/vm/check.sh $(TESTS)
 
 # check-debug: the suite on the debug kernel of
@@ -170,7 +174,9 @@ debug-module:
 	$(call copy_module_sources,$(DEBUG_MOD))
 	@# -g: the kernel has no debug info, the module does, for
 	@# scripts/faddr2line on the functions in a report.
-	$(MAKE) -C $(DEBUG_KDIR) M=$(DEBUG_MOD) CONFIG_VFIO_USER=m KCFLAGS=-g modules
+	@# The KUnit suites are built in: they run as the module loads.
+	$(MAKE) -C $(DEBUG_KDIR) M=$(DEBUG_MOD) CONFIG_VFIO_USER=m \
+	  CONFIG_VFIO_USER_KUNIT_TEST=y KCFLAGS=-g modules
 
 debug-selftests: $(KSFT_HDRS)
 	@mkdir -p $(DEBUG_KSFT_INC)
@@ -223,16 +229,42 @@ lint: need-kdir $(CHECKPATCH)
 	@echo "lint: clean"
 
 run: check-build
-	KVER=$(KVER_FROM_KDIR) $(SELFTESTS)/vm/vm-run.sh --kver $(KVER_FROM_KDIR) \
+	KVER=$(KVER_RESOLVED) $(SELFTESTS)/vm/vm-run.sh --kver $(KVER_RESOLVED) \
 	  -- $(SELFTESTS)/demo.sh
 
 # bench: a report, not a test (tools/testing/selftests/vfio-user/bench/run.sh).
 bench: check-build
-	BENCH_SKIP_BUILD=1 KVER=$(KVER_FROM_KDIR) $(SELFTESTS)/bench/run.sh $(BENCH_ARGS)
+	BENCH_SKIP_BUILD=1 KVER=$(KVER_RESOLVED) $(SELFTESTS)/bench/run.sh $(BENCH_ARGS)
 
 install: modules
 	$(MAKE) $(KBUILD_ARGS) INSTALL_MOD_DIR=updates modules_install
-	depmod -a $(KVER_FROM_KDIR)
+	depmod -a $(or $(KVER_RESOLVED),$(KVER_FROM_KDIR))
+
+# DKMS: the module's sources alone (not the selftests or build/) go to
+# /usr/src/vfio-user-VERSION, and DKMS builds and installs them for every
+# installed supported kernel (DKMS_KERNELS= names others), so that a kernel
+# update rebuilds the module.  dkms-remove takes it out of every kernel.
+DKMS_VERSION := $(shell sed -n 's/^PACKAGE_VERSION="\(.*\)"/\1/p' $(REPO)/dkms.conf)
+DKMS_SRC := /usr/src/vfio-user-$(DKMS_VERSION)
+DKMS_KERNELS ?= $(shell $(KERNELS_SH) list)
+
+dkms-install:
+	@command -v dkms > /dev/null || apt-get install -y dkms
+	@test -n "$(DKMS_KERNELS)" || $(KERNELS_SH) resolve > /dev/null
+	-@dkms remove vfio-user/$(DKMS_VERSION) --all > /dev/null 2>&1
+	@rm -rf $(DKMS_SRC)
+	$(call copy_module_sources,$(DKMS_SRC))
+	@cp -p $(REPO)/dkms.conf $(DKMS_SRC)/
+	dkms add vfio-user/$(DKMS_VERSION)
+	@set -e; for k in $(DKMS_KERNELS); do \
+	  dkms install vfio-user/$(DKMS_VERSION) -k $$k; \
+	  modinfo -k $$k -F vermagic vfio_user | grep -q "^$$k " || { \
+	    echo "dkms-install: modinfo -k $$k finds no vfio_user built for $$k" >&2; exit 1; }; \
+	done
+
+dkms-remove:
+	dkms remove vfio-user/$(DKMS_VERSION) --all
+	rm -rf $(DKMS_SRC)
 
 clean:
 	-$(MAKE) $(KBUILD_ARGS) clean 2>/dev/null

@@ -11,6 +11,9 @@
 #       headers are (/lib/modules/VER/build); with --boot also its image and
 #       modules, to boot it in the test VM.  Fails with a message saying
 #       what is missing or why the version is not supported.
+#   scripts/kernels.sh list
+#       print every installed supported kernel version (headers), oldest
+#       first
 #   scripts/kernels.sh series VERSION
 #       print the series of VERSION (6.1, 6.12), or fail if unsupported
 #   scripts/kernels.sh pattern SERIES
@@ -86,6 +89,7 @@ resolve() {
 
 case ${1:-} in
 resolve) shift; resolve "$@" ;;
+list) installed 0 ;;
 series)
 	[ $# -eq 2 ] || die "usage: $0 series VERSION"
 	s=$(series_of "$2")

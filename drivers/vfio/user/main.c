@@ -451,9 +451,41 @@ static struct device_driver vfio_user_driver = {
 	.owner = THIS_MODULE,
 };
 
+/*
+ * The wire format is fixed by the protocol, not by the compiler: every
+ * payload the driver sends or parses has the size the specification's
+ * tables give it.
+ */
+static void __init vfio_user_check_wire_format(void)
+{
+	BUILD_BUG_ON(sizeof(struct vfio_user_header) != 16);
+	BUILD_BUG_ON(sizeof(struct vfio_user_version) != 4);
+	BUILD_BUG_ON(sizeof(struct vfio_user_dma_map) != 32);
+	BUILD_BUG_ON(sizeof(struct vfio_user_dma_unmap) != 24);
+	BUILD_BUG_ON(sizeof(struct vfio_user_device_info) != 16);
+	BUILD_BUG_ON(sizeof(struct vfio_user_region_info) != 32);
+	BUILD_BUG_ON(sizeof(struct vfio_user_irq_info) != 16);
+	BUILD_BUG_ON(sizeof(struct vfio_user_irq_set) != 20);
+	BUILD_BUG_ON(sizeof(struct vfio_user_region_access) != 16);
+	BUILD_BUG_ON(sizeof(struct vfio_user_dma_access) != 16);
+	BUILD_BUG_ON(sizeof(struct vfio_user_write_one) != 24);
+	BUILD_BUG_ON(sizeof(struct vfio_user_write_multi) != 8);
+	BUILD_BUG_ON(sizeof(struct vfio_user_device_feature) != 8);
+	BUILD_BUG_ON(sizeof(struct vfio_user_mig_state) != 8);
+	BUILD_BUG_ON(sizeof(struct vfio_user_dma_logging_range) != 16);
+	BUILD_BUG_ON(sizeof(struct vfio_user_dma_logging_control) != 16);
+	BUILD_BUG_ON(sizeof(struct vfio_user_dma_logging_report) != 24);
+	BUILD_BUG_ON(sizeof(struct vfio_user_mig_data) != 8);
+	/* The region info the driver rebuilds shares VFIO's layout. */
+	BUILD_BUG_ON(sizeof(struct vfio_user_region_info) !=
+		     sizeof(struct vfio_region_info));
+}
+
 static int __init vfio_user_init(void)
 {
 	int ret;
+
+	vfio_user_check_wire_format();
 
 	ret = bus_register(&vfio_user_bus);
 	if (ret)

@@ -290,48 +290,58 @@ static int vfio_user_rx_server_req(struct vfio_user_conn *conn, size_t len)
 }
 
 /**
+ * vfio_user_frame_problem() - what is wrong with a frame's header, if anything
+ * @hdr: a received header
+ * @max_payload: the largest payload accepted now
+ * @len: set to the payload length when the header is acceptable
+ *
+ * The checks every frame must pass before anything else of it is read.
+ * Touches nothing but its arguments (KUnit tests it: vfio_user_kunit.c).
+ *
+ * Return: NULL, or what is wrong.
+ */
+const char *vfio_user_frame_problem(const struct vfio_user_header *hdr,
+				    size_t max_payload, size_t *len)
+{
+	u32 type = hdr->flags & VFIO_USER_F_TYPE_MASK;
+
+	if (hdr->msg_size < sizeof(*hdr))
+		return "size is smaller than a header";
+	if (hdr->msg_size - sizeof(*hdr) > max_payload)
+		return "size exceeds the limit";
+	if (hdr->flags & ~VFIO_USER_F_ALL)
+		return "unknown flags";
+	if (type != VFIO_USER_F_TYPE_REPLY && type != VFIO_USER_F_TYPE_COMMAND)
+		return "unknown type";
+	if (type == VFIO_USER_F_TYPE_REPLY && (hdr->flags & VFIO_USER_F_NO_REPLY))
+		return "a reply with the no-reply flag";
+	*len = hdr->msg_size - sizeof(*hdr);
+	return NULL;
+}
+
+/**
  * vfio_user_check_frame() - the header checks every frame must pass
  * @conn: the connection
  * @hdr: a received header
  * @len: set to the payload length
- *
- * Runs before anything else of the frame is read.
  *
  * Return: 0, or -EIO with the connection broken.
  */
 int vfio_user_check_frame(struct vfio_user_conn *conn,
 			  const struct vfio_user_header *hdr, size_t *len)
 {
-	u32 type = hdr->flags & VFIO_USER_F_TYPE_MASK;
+	size_t max_payload = READ_ONCE(conn->max_rx_payload);
+	const char *why;
 
 	trace_vfio_user_recv(conn->name, hdr);
-	if (hdr->msg_size < sizeof(*hdr)) {
-		vfio_user_conn_break(conn, "frame size %u is smaller than a header",
-				     hdr->msg_size);
-		return -EIO;
-	}
-	*len = hdr->msg_size - sizeof(*hdr);
-	if (*len > READ_ONCE(conn->max_rx_payload)) {
-		vfio_user_conn_break(conn, "frame of %u bytes exceeds the limit of %zu",
-				     hdr->msg_size, conn->max_rx_payload + sizeof(*hdr));
-		return -EIO;
-	}
-	if (hdr->flags & ~VFIO_USER_F_ALL) {
-		vfio_user_conn_break(conn, "frame id %u has unknown flags 0x%x",
-				     hdr->msg_id, hdr->flags);
-		return -EIO;
-	}
-	if (type != VFIO_USER_F_TYPE_REPLY && type != VFIO_USER_F_TYPE_COMMAND) {
-		vfio_user_conn_break(conn, "frame id %u has unknown type %u",
-				     hdr->msg_id, type);
-		return -EIO;
-	}
-	if (type == VFIO_USER_F_TYPE_REPLY && (hdr->flags & VFIO_USER_F_NO_REPLY)) {
-		vfio_user_conn_break(conn, "reply id %u carries the no-reply flag",
-				     hdr->msg_id);
-		return -EIO;
-	}
-	return 0;
+	why = vfio_user_frame_problem(hdr, max_payload, len);
+	if (!why)
+		return 0;
+	vfio_user_conn_break(conn,
+			     "frame id %u command %u size %u flags 0x%x: %s (payload limit %zu)",
+			     hdr->msg_id, hdr->command, hdr->msg_size, hdr->flags,
+			     why, max_payload);
+	return -EIO;
 }
 
 /* The whole frame is in: hand it to its waiter or the request worker. */

@@ -218,7 +218,7 @@ struct vfio_user_conn {
 	/* protects state, reason, reqs, nr_reqs and the refusal ring */
 	spinlock_t lock;
 	enum vfio_user_conn_state state;
-	char reason[96];
+	char reason[160];
 	struct xarray pending;
 	u32 next_id;
 	atomic_t noreply_id;
@@ -466,6 +466,8 @@ int vfio_user_send_frame(struct vfio_user_conn *conn,
 			 struct vfio_user_header *hdr, const void *payload,
 			 size_t len, struct file **files, unsigned int nr_files,
 			 bool killable, int *send_state);
+const char *vfio_user_frame_problem(const struct vfio_user_header *hdr,
+				    size_t max_payload, size_t *len);
 int vfio_user_check_frame(struct vfio_user_conn *conn,
 			  const struct vfio_user_header *hdr, size_t *len);
 int vfio_user_reply_errno(u32 error);

@@ -35,6 +35,11 @@ enum vfio_user_command {
 	VFIO_USER_DMA_READ			= 11,
 	VFIO_USER_DMA_WRITE			= 12,
 	VFIO_USER_DEVICE_RESET			= 13,
+	/*
+	 * 14 is unused: it was DIRTY_PAGES, the migration v1 dirty bitmap,
+	 * which protocol 0.9.2 replaced with VFIO migration v2 (DEVICE_FEATURE
+	 * DMA_LOGGING_*); before 0.9 it was VM_INTERRUPT.  Never reuse it.
+	 */
 	VFIO_USER_REGION_WRITE_MULTI		= 15,
 	VFIO_USER_DEVICE_FEATURE		= 16,
 	VFIO_USER_MIG_DATA_READ			= 17,
@@ -215,6 +220,117 @@ struct vfio_user_region_access {
 struct vfio_user_dma_access {
 	__u64 address;
 	__u64 count;
+	__u8 data[];
+};
+
+/* REGION_WRITE_MULTI: at most this many writes, of at most 8 bytes each. */
+#define VFIO_USER_MULTI_DATA		8
+#define VFIO_USER_MULTI_MAX		200
+
+/**
+ * struct vfio_user_write_one - one write of a REGION_WRITE_MULTI request
+ * @offset: offset into the region
+ * @region: region index
+ * @count: number of bytes, at most VFIO_USER_MULTI_DATA
+ * @data: the bytes; the first @count count
+ */
+struct vfio_user_write_one {
+	__u64 offset;
+	__u32 region;
+	__u32 count;
+	__u8 data[VFIO_USER_MULTI_DATA];
+};
+
+/**
+ * struct vfio_user_write_multi - VFIO_USER_REGION_WRITE_MULTI request
+ * @wr_cnt: number of @wrs, at most VFIO_USER_MULTI_MAX
+ * @wrs: the writes, done in order
+ *
+ * Only sent when the server offered "write_multiple".  The reply carries
+ * @wr_cnt alone: the number of writes completed.
+ */
+struct vfio_user_write_multi {
+	__u64 wr_cnt;
+	struct vfio_user_write_one wrs[];
+};
+
+/**
+ * struct vfio_user_device_feature - VFIO_USER_DEVICE_FEATURE payload
+ * @argsz: the largest reply payload the client takes (request), its size
+ *	(reply)
+ * @flags: feature index (VFIO_DEVICE_FEATURE_MASK) and GET/SET/PROBE, as
+ *	VFIO_DEVICE_FEATURE's
+ * @data: the feature's data: struct vfio_user_mig_state,
+ *	struct vfio_user_dma_logging_control, ...
+ */
+struct vfio_user_device_feature {
+	__u32 argsz;
+	__u32 flags;
+	__u8 data[];
+};
+
+/**
+ * struct vfio_user_mig_state - DEVICE_FEATURE MIG_DEVICE_STATE data
+ * @device_state: enum vfio_device_mig_state, as in linux/vfio.h
+ * @data_fd: unused: migration data travels in MIG_DATA_READ/WRITE
+ */
+struct vfio_user_mig_state {
+	__u32 device_state;
+	__u32 data_fd;
+};
+
+/**
+ * struct vfio_user_dma_logging_range - one IOVA range to log writes in
+ * @iova: first IOVA
+ * @length: its length
+ */
+struct vfio_user_dma_logging_range {
+	__u64 iova;
+	__u64 length;
+};
+
+/**
+ * struct vfio_user_dma_logging_control - DMA_LOGGING_START/STOP data
+ * @page_size: tracking granularity asked for; the reply's is the one used
+ * @num_ranges: entries of @ranges; 0 logs every write
+ * @reserved: 0
+ * @ranges: the ranges, inline (VFIO's own struct points to them instead)
+ */
+struct vfio_user_dma_logging_control {
+	__u64 page_size;
+	__u32 num_ranges;
+	__u32 reserved;
+	struct vfio_user_dma_logging_range ranges[];
+};
+
+/**
+ * struct vfio_user_dma_logging_report - DMA_LOGGING_REPORT data
+ * @iova: first IOVA of the range reported
+ * @length: its length
+ * @page_size: one bit of @bitmap per this many bytes, a power of two
+ * @bitmap: in the reply: bit (addr - iova) / page_size is set when that
+ *	page was written
+ */
+struct vfio_user_dma_logging_report {
+	__u64 iova;
+	__u64 length;
+	__u64 page_size;
+	__u64 bitmap[];
+};
+
+/**
+ * struct vfio_user_mig_data - MIG_DATA_READ request and reply, MIG_DATA_WRITE
+ * @argsz: the largest reply payload (read request); this structure's size
+ *	with its data (read reply, write request)
+ * @size: bytes asked for (read request), carried (read reply, write); a
+ *	read reply shorter than asked for means the stream has ended
+ * @data: @size bytes (read reply, write request)
+ *
+ * The MIG_DATA_WRITE reply carries no payload.
+ */
+struct vfio_user_mig_data {
+	__u32 argsz;
+	__u32 size;
 	__u8 data[];
 };
 

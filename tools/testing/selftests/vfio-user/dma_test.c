@@ -294,7 +294,7 @@ static void open_fn(void *arg, int out)
 TEST(open_holds_no_dma_lock_over_the_server)
 {
 	int delay = vu_ms(1500), err = 1;
-	char ms[32], state[32], name[32];
+	char ms[32], state[32], name[32], timeout[32];
 	const char *args[] = { "--delay-reply", ms, NULL };
 	struct vu_server srv;
 	struct vu_child ch;
@@ -303,6 +303,9 @@ TEST(open_holds_no_dma_lock_over_the_server)
 	snprintf(ms, sizeof(ms), "DMA_MAP:%d", delay);
 	ASSERT_EQ(0, vu_server_startv(&srv, args));
 	ASSERT_EQ(0, vu_bind(srv.path, name, sizeof(name)));
+	/* The delayed DMA_MAP must be slow, not timed out (a slow kernel scales it). */
+	snprintf(timeout, sizeof(timeout), "%d", 2 * delay + 5000);
+	ASSERT_EQ(0, vu_set_attr(name, "request_timeout_ms", timeout));
 	ASSERT_EQ(0, vu_child_start(&ch, open_fn, name));
 	/* dma_mode refuses changes once the open is announcing the window. */
 	t0 = vu_now_ms();
@@ -601,6 +604,7 @@ struct remapper {
 	uint8_t *mem;
 	volatile bool stop;
 	atomic_uint gen;	/* odd while [RM_IOVA, +RM_SIZE) may be unmapped */
+	atomic_long transfers;	/* transfers the main thread has finished */
 	long remaps;
 	int err;
 };
@@ -618,9 +622,21 @@ static void *remap_fn(void *arg)
 					    VFIO_DMA_MAP_FLAG_READ | VFIO_DMA_MAP_FLAG_WRITE);
 		atomic_fetch_add(&r->gen, 1);
 		r->remaps++;
-		/* Mostly back to back; sometimes long enough for a transfer. */
-		if (rand_r(&seed) % 4 == 0)
+		/*
+		 * Mostly back to back; every eighth remap the IOVA stays mapped
+		 * until the main thread has finished two more transfers (so one
+		 * ran whole while mapped, however slow the kernel), or 200 ms.
+		 */
+		if (r->remaps % 8 == 0) {
+			long seen = atomic_load(&r->transfers);
+			long long until = vu_now_ms() + vu_ms(200);
+
+			while (!r->stop && atomic_load(&r->transfers) < seen + 2 &&
+			       vu_now_ms() < until)
+				usleep(100);
+		} else if (rand_r(&seed) % 4 == 0) {
 			usleep(rand_r(&seed) % 3000);
+		}
 	}
 	return NULL;
 }
@@ -652,7 +668,9 @@ TEST(remap_loop_while_dma)
 	ASSERT_EQ(0, vu_reg_write(z.v.device, TDEV_REG_DMA_LEN, 0x4000));
 	ASSERT_EQ(0, pthread_create(&th, NULL, remap_fn, &r));
 	end = vu_now_ms() + vu_ms(2000);
-	while (vu_now_ms() < end && !r.err) {
+	/* At least 2 s of it, and on until 20 clean transfers (30 s at most). */
+	while ((vu_now_ms() < end || clean < 20) &&
+	       vu_now_ms() < end + vu_ms(30000) && !r.err) {
 		bool to_guest = transfers & 1;
 		uint64_t iova = RM_IOVA + (transfers & 3) * 0x4000;
 		unsigned int g1, g2;
@@ -669,6 +687,7 @@ TEST(remap_loop_while_dma)
 		g2 = atomic_load(&r.gen);
 		status = vu_reg_read(z.v.device, TDEV_REG_DMA_STATUS);
 		transfers++;
+		atomic_store(&r.transfers, transfers);
 		if (g1 == g2 && !(g1 & 1)) {
 			clean++;
 			if (status != TDEV_DMA_STATUS_DONE && clean_failed++ < 3)

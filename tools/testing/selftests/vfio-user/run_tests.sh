@@ -43,6 +43,8 @@
 #   <name>.tap   the test's output (kselftest_harness TAP)
 #   <name>.rc    its exit status (124 = killed by the per-test timeout)
 #   tests        the test names, one per line, in the order they ran
+#   kunit.tap    the module's KUnit results, when it was built with them
+#                (listed in tests as "kunit")
 #   times        "NAME SECONDS" per test, in the same order
 #   rig.tap      "ok/not ok N <step>" for the module load/unload steps
 #   kmemleak.txt kmemleak's reports (only with kmemleak; empty: no leaks)
@@ -152,6 +154,40 @@ else
 	step fail "insmod $ko" "$out" "$(dmesg | tail -n 5)"
 fi
 
+# KUnit: with CONFIG_VFIO_USER_KUNIT_TEST the module's own unit tests ran
+# as it loaded; their results become the "kunit" test.
+kunit_dir=/sys/kernel/debug/kunit
+: > "$results/tests"
+if [ "$loaded_ours" = 1 ] && [ -d "$kunit_dir/vfio_user_json" ]; then
+	echo kunit >> "$results/tests"
+	cat "$kunit_dir"/vfio_user_*/results > "$results/kunit.ktap" 2> /dev/null || true
+	awk '
+		# Test cases are indented under their suite; suites are not.
+		/^[ \t]+(not )?ok [0-9]+ / {
+			line = $0; sub(/^[ \t]+/, "", line)
+			bad = (line ~ /^not ok/)
+			sub(/^(not )?ok [0-9]+ /, "", line)
+			n++
+			out[n] = (bad ? "not ok " : "ok ") n " " line
+			if (bad) fail++; else if (line ~ /# SKIP/) skip++; else pass++
+		}
+		END {
+			print "TAP version 13"
+			print "1.." n
+			for (i = 1; i <= n; i++) print out[i]
+			printf "# Totals: pass:%d fail:%d xfail:0 xpass:0 skip:%d error:0\n",
+			       pass, fail, skip
+		}
+	' "$results/kunit.ktap" > "$results/kunit.tap"
+	if grep -q '^ok ' "$results/kunit.tap" && ! grep -q '^not ok ' "$results/kunit.tap"; then
+		echo 0 > "$results/kunit.rc"
+	else
+		echo 1 > "$results/kunit.rc"
+		failed=1
+	fi
+	grep -E '^(not )?ok |^# Totals' "$results/kunit.tap" || true
+fi
+
 # --- 2. tests --------------------------------------------------------------------
 tests=()
 if [ $# -gt 0 ]; then
@@ -180,7 +216,6 @@ else
 	fi
 fi
 
-: > "$results/tests"
 : > "$results/times"
 for t in "${tests[@]}"; do
 	name=$(basename "$t")
