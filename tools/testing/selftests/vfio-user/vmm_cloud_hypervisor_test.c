@@ -203,14 +203,14 @@ FIXTURE_TEARDOWN(ch)
  * errno) and stop there.  The test fails with that as the reason.
  */
 #define CH_STEP(cond, fmt, ...) do {					\
+	bool ok_ = (cond);	/* once: most conditions are ioctls */	\
 	int errno_ = errno;						\
-	if (!(cond))							\
+	if (!ok_)							\
 		snprintf(_metadata->results->reason,			\
 			 sizeof(_metadata->results->reason),		\
 			 "Cloud Hypervisor fails: " fmt, ##__VA_ARGS__);	\
-	errno = errno_;							\
-	ASSERT_TRUE(cond) TH_LOG("Cloud Hypervisor fails: " fmt " (errno %d: %s)", \
-				 ##__VA_ARGS__, errno_, strerror(errno_)); \
+	ASSERT_TRUE(ok_) TH_LOG("Cloud Hypervisor fails: " fmt " (errno %d: %s)", \
+				##__VA_ARGS__, errno_, strerror(errno_)); \
 } while (0)
 
 /* KVM-VFIO: CH's device_set_fd(), only where there is KVM. */

@@ -293,14 +293,14 @@ FIXTURE_TEARDOWN(crosvm)
  * reports ("failed to create vfio device: <VfioError>") as its reason.
  */
 #define CV_STEP(cond, fmt, ...) do {					\
+	bool ok_ = (cond);	/* once: most conditions are ioctls */	\
 	int errno_ = errno;						\
-	if (!(cond))							\
+	if (!ok_)							\
 		snprintf(_metadata->results->reason,			\
 			 sizeof(_metadata->results->reason),		\
-			 "crosvm fails: " fmt, ##__VA_ARGS__);		\
-	errno = errno_;							\
-	ASSERT_TRUE(cond) TH_LOG("crosvm fails: " fmt " (errno %d: %s)", \
-				 ##__VA_ARGS__, errno_, strerror(errno_)); \
+			 "crosvm fails: " fmt, ##__VA_ARGS__);	\
+	ASSERT_TRUE(ok_) TH_LOG("crosvm fails: " fmt " (errno %d: %s)", \
+				##__VA_ARGS__, errno_, strerror(errno_)); \
 } while (0)
 
 /* VfioContainer::new() */
