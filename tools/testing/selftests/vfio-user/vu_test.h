@@ -1032,4 +1032,494 @@ static inline int vu_kmsg_count(int fd, const char *needle, const char *except,
 	return count;
 }
 
+
+/*
+ * ==== VFIO paths: type1, device cdev + iommufd, iommufd's compat container ====
+ *
+ * (issue 12: vfio_paths_test.c, vmm_cloud_hypervisor_test.c,
+ * vmm_crosvm_test.c.)  A VMM reaches a VFIO device one of three ways:
+ *
+ *   VU_PATH_TYPE1   /dev/vfio/vfio (type1) as the group's container: what
+ *                   vu_vfio_open() does, QEMU's and every VMM's legacy path;
+ *   VU_PATH_CDEV    the device cdev /dev/vfio/devices/vfioN, bound to an
+ *                   /dev/iommu fd (VFIO_DEVICE_BIND_IOMMUFD), attached to an
+ *                   IOAS of its own (IOMMU_IOAS_ALLOC,
+ *                   VFIO_DEVICE_ATTACH_IOMMUFD_PT), DMA by IOMMU_IOAS_MAP;
+ *   VU_PATH_COMPAT  /dev/iommu handed to VFIO_GROUP_SET_CONTAINER as the
+ *                   container: iommufd emulates type1's VFIO_SET_IOMMU and
+ *                   VFIO_IOMMU_* ioctls on it (what a kernel with
+ *                   CONFIG_IOMMUFD_VFIO_CONTAINER does for /dev/vfio/vfio).
+ *
+ * The last two need CONFIG_IOMMUFD (and the cdev CONFIG_VFIO_DEVICE_CDEV):
+ * vu_path_available() says whether this kernel has them, and why not.
+ */
+
+/*
+ * Debian 12's linux-libc-dev is 6.1's: no <linux/iommufd.h> (6.2) and no
+ * VFIO device cdev ioctls (6.6).  What the tests use of them, with the
+ * kernel's own values (include/uapi/linux/iommufd.h and vfio.h of 6.12).
+ */
+#if defined(__has_include)
+#if __has_include(<linux/iommufd.h>)
+#include <linux/iommufd.h>
+#endif
+#endif
+
+#ifndef IOMMUFD_TYPE
+#define IOMMUFD_TYPE			(';')
+#define IOMMUFD_CMD_DESTROY		0x80
+#define IOMMUFD_CMD_IOAS_ALLOC		0x81
+#define IOMMUFD_CMD_IOAS_MAP		0x85
+#define IOMMUFD_CMD_IOAS_UNMAP		0x86
+
+struct iommu_destroy {
+	__u32 size;
+	__u32 id;
+};
+
+#define IOMMU_DESTROY		_IO(IOMMUFD_TYPE, IOMMUFD_CMD_DESTROY)
+
+struct iommu_ioas_alloc {
+	__u32 size;
+	__u32 flags;
+	__u32 out_ioas_id;
+};
+
+#define IOMMU_IOAS_ALLOC	_IO(IOMMUFD_TYPE, IOMMUFD_CMD_IOAS_ALLOC)
+
+enum iommufd_ioas_map_flags {
+	IOMMU_IOAS_MAP_FIXED_IOVA = 1 << 0,
+	IOMMU_IOAS_MAP_WRITEABLE = 1 << 1,
+	IOMMU_IOAS_MAP_READABLE = 1 << 2,
+};
+
+struct iommu_ioas_map {
+	__u32 size;
+	__u32 flags;
+	__u32 ioas_id;
+	__u32 __reserved;
+	__aligned_u64 user_va;
+	__aligned_u64 length;
+	__aligned_u64 iova;
+};
+
+#define IOMMU_IOAS_MAP		_IO(IOMMUFD_TYPE, IOMMUFD_CMD_IOAS_MAP)
+
+struct iommu_ioas_unmap {
+	__u32 size;
+	__u32 ioas_id;
+	__aligned_u64 iova;
+	__aligned_u64 length;
+};
+
+#define IOMMU_IOAS_UNMAP	_IO(IOMMUFD_TYPE, IOMMUFD_CMD_IOAS_UNMAP)
+#endif /* !IOMMUFD_TYPE */
+
+#ifndef VFIO_DEVICE_BIND_IOMMUFD
+struct vfio_device_bind_iommufd {
+	__u32 argsz;
+	__u32 flags;
+	__s32 iommufd;
+	__u32 out_devid;
+};
+
+#define VFIO_DEVICE_BIND_IOMMUFD	_IO(VFIO_TYPE, VFIO_BASE + 18)
+
+struct vfio_device_attach_iommufd_pt {
+	__u32 argsz;
+	__u32 flags;
+	__u32 pt_id;
+};
+
+#define VFIO_DEVICE_ATTACH_IOMMUFD_PT	_IO(VFIO_TYPE, VFIO_BASE + 19)
+
+struct vfio_device_detach_iommufd_pt {
+	__u32 argsz;
+	__u32 flags;
+};
+
+#define VFIO_DEVICE_DETACH_IOMMUFD_PT	_IO(VFIO_TYPE, VFIO_BASE + 20)
+#endif /* !VFIO_DEVICE_BIND_IOMMUFD */
+
+enum vu_path {
+	VU_PATH_TYPE1,
+	VU_PATH_CDEV,
+	VU_PATH_COMPAT,
+};
+
+static inline const char *vu_path_name(enum vu_path path)
+{
+	switch (path) {
+	case VU_PATH_TYPE1:
+		return "type1 container";
+	case VU_PATH_CDEV:
+		return "device cdev with iommufd";
+	case VU_PATH_COMPAT:
+		return "iommufd compat container";
+	}
+	return "?";
+}
+
+/* Is @name a character device of /proc/devices (a registered major)? */
+static inline bool vu_chrdev_registered(const char *name)
+{
+	FILE *f = fopen("/proc/devices", "r");
+	char line[128], dev[64];
+	bool found = false, chr = false;
+	int major;
+
+	if (!f)
+		return false;
+	while (!found && fgets(line, sizeof(line), f)) {
+		if (!strncmp(line, "Character devices:", 18))
+			chr = true;
+		else if (!strncmp(line, "Block devices:", 14))
+			chr = false;
+		else if (chr && sscanf(line, "%d %63s", &major, dev) == 2)
+			found = !strcmp(dev, name);
+	}
+	fclose(f);
+	return found;
+}
+
+/*
+ * Can this kernel take @path?  1, or 0 with the reason in @why, for
+ * SKIP(): /dev/iommu is iommufd's (CONFIG_IOMMUFD), the "vfio-dev"
+ * character major the device cdevs' (CONFIG_VFIO_DEVICE_CDEV).
+ */
+static inline int vu_path_available(enum vu_path path, char *why, size_t size)
+{
+	struct stat st;
+
+	if (path == VU_PATH_TYPE1) {
+		if (!stat("/dev/vfio/vfio", &st))
+			return 1;
+		snprintf(why, size, "no /dev/vfio/vfio: this kernel has no VFIO "
+			 "container (CONFIG_VFIO_CONTAINER)");
+		return 0;
+	}
+	if (stat("/dev/iommu", &st)) {
+		snprintf(why, size, "no /dev/iommu: this kernel has no iommufd "
+			 "(CONFIG_IOMMUFD)");
+		return 0;
+	}
+	if (path == VU_PATH_CDEV && !vu_chrdev_registered("vfio-dev")) {
+		snprintf(why, size, "no vfio-dev character devices: this kernel "
+			 "has no VFIO device cdev (CONFIG_VFIO_DEVICE_CDEV)");
+		return 0;
+	}
+	return 1;
+}
+
+/* What a VMM holds on one path (unused fds are -1). */
+struct vu_dev {
+	enum vu_path path;
+	int container;		/* type1: /dev/vfio/vfio; compat: /dev/iommu */
+	int iommufd;		/* cdev: /dev/iommu; compat: == container */
+	int group;		/* type1 and compat */
+	int device;
+	int group_id;		/* type1 and compat */
+	uint32_t ioas_id;	/* cdev: the IOAS the device is attached to */
+	uint32_t devid;		/* cdev: VFIO_DEVICE_BIND_IOMMUFD's out_devid */
+	char name[32];		/* the vfio-userN device */
+	char cdev[32];		/* cdev: "vfioN" of /dev/vfio/devices/ */
+};
+
+/*
+ * The device cdev's name, "vfioN", from the one entry of
+ * /sys/bus/vfio-user/devices/@name/vfio-dev/ (how Cloud Hypervisor and
+ * QEMU find it); 0 or -errno.
+ */
+static inline int vu_cdev_name(const char *name, char *buf, size_t size)
+{
+	char dir[PATH_MAX];
+	struct dirent *de;
+	int err = -ENOENT;
+	DIR *d;
+
+	snprintf(dir, sizeof(dir), VU_BUS "/devices/%s/vfio-dev", name);
+	d = opendir(dir);
+	if (!d)
+		return -errno;
+	while ((de = readdir(d)))
+		if (!strncmp(de->d_name, "vfio", 4) && strlen(de->d_name) < size) {
+			strcpy(buf, de->d_name);
+			err = 0;
+			break;
+		}
+	closedir(d);
+	return err;
+}
+
+/* Open @d's device fd on the container or iommufd it already has. */
+static inline int vu_dev_open_device(struct vu_dev *d)
+{
+	struct vfio_device_bind_iommufd bind = { .argsz = sizeof(bind) };
+	struct vfio_device_attach_iommufd_pt attach = { .argsz = sizeof(attach) };
+	char path[64];
+	int err;
+
+	if (d->path != VU_PATH_CDEV) {
+		d->device = ioctl(d->group, VFIO_GROUP_GET_DEVICE_FD, d->name);
+		if (d->device < 0) {
+			err = -errno;
+			d->device = -1;
+			return err;
+		}
+		return 0;
+	}
+	snprintf(path, sizeof(path), "/dev/vfio/devices/%s", d->cdev);
+	d->device = open(path, O_RDWR | O_CLOEXEC);
+	if (d->device < 0) {
+		err = -errno;
+		d->device = -1;
+		return err;
+	}
+	bind.iommufd = d->iommufd;
+	attach.pt_id = d->ioas_id;
+	if (ioctl(d->device, VFIO_DEVICE_BIND_IOMMUFD, &bind) ||
+	    ioctl(d->device, VFIO_DEVICE_ATTACH_IOMMUFD_PT, &attach)) {
+		err = -errno;
+		close(d->device);
+		d->device = -1;
+		return err;
+	}
+	d->devid = bind.out_devid;
+	return 0;
+}
+
+static inline void vu_dev_close_device(struct vu_dev *d)
+{
+	if (d->device >= 0)
+		close(d->device);
+	d->device = -1;
+}
+
+/*
+ * Open device @name over @path the way a VMM does; 0 or -errno (with
+ * whatever was opened left in @d for vu_dev_close()).
+ */
+static inline int vu_dev_open(const char *name, enum vu_path path,
+			      struct vu_dev *d)
+{
+	struct vfio_group_status status = { .argsz = sizeof(status) };
+	struct iommu_ioas_alloc alloc = { .size = sizeof(alloc) };
+	char node[64];
+	int err;
+
+	memset(d, 0, sizeof(*d));
+	d->path = path;
+	d->container = d->iommufd = d->group = d->device = -1;
+	snprintf(d->name, sizeof(d->name), "%s", name);
+	if (path == VU_PATH_CDEV) {
+		err = vu_cdev_name(name, d->cdev, sizeof(d->cdev));
+		if (err)
+			return err;
+		d->iommufd = open("/dev/iommu", O_RDWR | O_CLOEXEC);
+		if (d->iommufd < 0)
+			return -errno;
+		if (ioctl(d->iommufd, IOMMU_IOAS_ALLOC, &alloc))
+			return -errno;
+		d->ioas_id = alloc.out_ioas_id;
+		return vu_dev_open_device(d);
+	}
+
+	d->group_id = vu_group_id(name);
+	if (d->group_id < 0)
+		return d->group_id;
+	d->container = open(path == VU_PATH_TYPE1 ? "/dev/vfio/vfio" : "/dev/iommu",
+			    O_RDWR | O_CLOEXEC);
+	if (d->container < 0)
+		return -errno;
+	if (path == VU_PATH_COMPAT)
+		d->iommufd = d->container;
+	snprintf(node, sizeof(node), "/dev/vfio/%d", d->group_id);
+	d->group = open(node, O_RDWR | O_CLOEXEC);
+	if (d->group < 0)
+		return -errno;
+	if (ioctl(d->group, VFIO_GROUP_GET_STATUS, &status))
+		return -errno;
+	if (!(status.flags & VFIO_GROUP_FLAGS_VIABLE))
+		return -EBUSY;
+	if (ioctl(d->group, VFIO_GROUP_SET_CONTAINER, &d->container))
+		return -errno;
+	if (ioctl(d->container, VFIO_SET_IOMMU, VFIO_TYPE1v2_IOMMU))
+		return -errno;
+	return vu_dev_open_device(d);
+}
+
+static inline void vu_dev_close(struct vu_dev *d)
+{
+	vu_dev_close_device(d);
+	if (d->group >= 0)
+		close(d->group);
+	if (d->container >= 0)
+		close(d->container);
+	if (d->iommufd >= 0 && d->iommufd != d->container)
+		close(d->iommufd);
+	d->container = d->iommufd = d->group = -1;
+}
+
+/*
+ * Map @size bytes at @vaddr to @iova (VFIO_DMA_MAP_FLAG_READ/_WRITE), the
+ * way @d's path does it; 0 or -errno.
+ */
+static inline int vu_dev_map(struct vu_dev *d, void *vaddr, uint64_t iova,
+			     uint64_t size, uint32_t flags)
+{
+	struct iommu_ioas_map map = {
+		.size = sizeof(map),
+		.flags = IOMMU_IOAS_MAP_FIXED_IOVA,
+		.ioas_id = d->ioas_id,
+		.user_va = (uintptr_t)vaddr,
+		.length = size,
+		.iova = iova,
+	};
+
+	if (d->path != VU_PATH_CDEV)
+		return vu_map_dma(d->container, vaddr, iova, size, flags);
+	if (flags & VFIO_DMA_MAP_FLAG_READ)
+		map.flags |= IOMMU_IOAS_MAP_READABLE;
+	if (flags & VFIO_DMA_MAP_FLAG_WRITE)
+		map.flags |= IOMMU_IOAS_MAP_WRITEABLE;
+	return ioctl(d->iommufd, IOMMU_IOAS_MAP, &map) ? -errno : 0;
+}
+
+/*
+ * Unmap [@iova, @iova + @size): 0, -errno, or -ERANGE when the kernel
+ * says it unmapped another length than that.
+ */
+static inline int vu_dev_unmap(struct vu_dev *d, uint64_t iova, uint64_t size)
+{
+	struct vfio_iommu_type1_dma_unmap unmap = {
+		.argsz = sizeof(unmap),
+		.iova = iova,
+		.size = size,
+	};
+	struct iommu_ioas_unmap ioas_unmap = {
+		.size = sizeof(ioas_unmap),
+		.ioas_id = d->ioas_id,
+		.iova = iova,
+		.length = size,
+	};
+
+	if (d->path == VU_PATH_CDEV) {
+		if (ioctl(d->iommufd, IOMMU_IOAS_UNMAP, &ioas_unmap))
+			return -errno;
+		return ioas_unmap.length == size ? 0 : -ERANGE;
+	}
+	if (ioctl(d->container, VFIO_IOMMU_UNMAP_DMA, &unmap))
+		return -errno;
+	return unmap.size == size ? 0 : -ERANGE;
+}
+
+/* A "Key:   N kB" line of /proc/self/status, in kB; -1 when absent. */
+static inline long vu_status_kb(const char *key)
+{
+	FILE *f = fopen("/proc/self/status", "r");
+	size_t len = strlen(key);
+	char line[256];
+	long val = -1;
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (!strncmp(line, key, len) && line[len] == ':')
+			val = atol(line + len + 1);
+	fclose(f);
+	return val;
+}
+
+/*
+ * Where the VMM's mm is charged for the pages the zero-copy window pins:
+ * type1 counts the pins of an emulated-IOMMU device in locked_vm (VmLck;
+ * vfio_pin_page_external()), iommufd in pinned_vm (VmPin;
+ * do_update_pinned(), for every accounting mode).
+ */
+static inline const char *vu_path_pin_key(enum vu_path path)
+{
+	return path == VU_PATH_TYPE1 ? "VmLck" : "VmPin";
+}
+
+/*
+ * Run one transfer of the test device's DMA engine and wait for it: 0 when
+ * DONE, else the engine's errno (ETIMEDOUT if it stayed busy, -1 if the
+ * registers could not be reached).
+ */
+static inline int vu_engine_run(int device, uint64_t src, uint64_t dst,
+				uint32_t len, bool to_guest)
+{
+	long long end = vu_now_ms() + vu_ms(5000);
+	uint32_t status;
+
+	if (vu_dma_go(device, src, dst, len, to_guest))
+		return -1;
+	do {
+		status = vu_reg_read(device, TDEV_REG_DMA_STATUS);
+		if (status == TDEV_DMA_STATUS_DONE)
+			return 0;
+		if (status == TDEV_DMA_STATUS_ERROR)
+			return vu_reg_read(device, TDEV_REG_DMA_ERROR);
+		if (status != TDEV_DMA_STATUS_BUSY)
+			return -1;
+		usleep(1000);
+	} while (vu_now_ms() < end);
+	return ETIMEDOUT;
+}
+
+/* A byte pattern that differs for every @seed and offset. */
+static inline void vu_fill(void *buf, size_t len, uint32_t seed)
+{
+	uint8_t *p = buf;
+	size_t i;
+
+	for (i = 0; i < len; i++)
+		p[i] = (uint8_t)(seed + i * 131 + (i >> 8));
+}
+
+/*
+ * The KVM-VFIO pseudo device a VMM tells about its VFIO files
+ * (KVM_DEV_VFIO_FILE_ADD, formerly KVM_DEV_VFIO_GROUP_ADD: same values):
+ * a group fd on the legacy paths, the device cdev fd with iommufd.  0, or
+ * -errno (-ENODEV: no /dev/kvm, as in the TCG test VM).
+ */
+#include <linux/kvm.h>
+
+struct vu_kvm_vfio {
+	int kvm, vm, dev;
+};
+
+static inline int vu_kvm_vfio_add(struct vu_kvm_vfio *k, int fd)
+{
+	struct kvm_create_device cd = { .type = KVM_DEV_TYPE_VFIO };
+	struct kvm_device_attr attr = {
+		.group = KVM_DEV_VFIO_GROUP,
+		.attr = KVM_DEV_VFIO_GROUP_ADD,
+		.addr = (uintptr_t)&fd,
+	};
+
+	k->kvm = k->vm = k->dev = -1;
+	k->kvm = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+	if (k->kvm < 0)
+		return errno == ENOENT ? -ENODEV : -errno;
+	k->vm = ioctl(k->kvm, KVM_CREATE_VM, 0);
+	if (k->vm < 0)
+		return -errno;
+	if (ioctl(k->vm, KVM_CREATE_DEVICE, &cd))
+		return -errno;
+	k->dev = cd.fd;
+	return ioctl(k->dev, KVM_SET_DEVICE_ATTR, &attr) ? -errno : 0;
+}
+
+static inline void vu_kvm_vfio_close(struct vu_kvm_vfio *k)
+{
+	if (k->dev >= 0)
+		close(k->dev);
+	if (k->vm >= 0)
+		close(k->vm);
+	if (k->kvm >= 0)
+		close(k->kvm);
+	k->kvm = k->vm = k->dev = -1;
+}
+
 #endif /* VU_TEST_H */
