@@ -71,9 +71,10 @@ static inline void release_fault_lock(struct vm_fault *vmf)
  * the device works through the type1 container only.
  */
 #if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 6, 0)
+#define VFIO_USER_HAVE_IOMMUFD_OPS	1
 #define VFIO_USER_IOMMUFD_OPS					\
-	.bind_iommufd = vfio_iommufd_emulated_bind,		\
-	.unbind_iommufd = vfio_iommufd_emulated_unbind,		\
+	.bind_iommufd = vfio_user_bind_iommufd,			\
+	.unbind_iommufd = vfio_user_unbind_iommufd,		\
 	.attach_ioas = vfio_iommufd_emulated_attach_ioas,	\
 	.detach_ioas = vfio_iommufd_emulated_detach_ioas,
 #else

@@ -429,6 +429,28 @@ static int vfio_user_mmap(struct vfio_device *vdev, struct vm_area_struct *vma)
 	return vfio_user_bar_mmap(udev->bar_map, vma);
 }
 
+#ifdef VFIO_USER_HAVE_IOMMUFD_OPS
+/*
+ * iommufd's emulated-device binding, noting that the VMM came through
+ * iommufd: its pins must be unpinned exactly as they were pinned (dma.c).
+ */
+static int vfio_user_bind_iommufd(struct vfio_device *vdev,
+				  struct iommufd_ctx *ictx, u32 *out_device_id)
+{
+	int ret = vfio_iommufd_emulated_bind(vdev, ictx, out_device_id);
+
+	if (!ret)
+		to_udev(vdev)->iommufd_bound = true;
+	return ret;
+}
+
+static void vfio_user_unbind_iommufd(struct vfio_device *vdev)
+{
+	vfio_iommufd_emulated_unbind(vdev);
+	to_udev(vdev)->iommufd_bound = false;
+}
+#endif
+
 static const struct vfio_device_ops vfio_user_dev_ops = {
 	.name = "vfio-user",
 	.open_device = vfio_user_open_device,

@@ -135,6 +135,10 @@ struct vfio_user_dma_removal {
  *	under both locks)
  * @iova: first IOVA of the window
  * @size: its size, page-aligned
+ * @pin_batch: most pages one vfio_pin_pages() call takes: we unpin page
+ *	by page, which type1 allows for any pin; iommufd unpins only exactly
+ *	the range of one pin call (iommufd_access_unpin_pages()), so there a
+ *	pin is one page
  * @pins: IOVA page number -> VFIO_USER_PIN_ENTRY()
  * @removals: ranges being unmapped by the VMM
  * @removal_gen: bumped whenever a removal mark goes
@@ -152,6 +156,7 @@ struct vfio_user_dma_window {
 	struct vfio_device *vdev;
 	u64 iova;
 	u64 size;
+	unsigned int pin_batch;
 	struct xarray pins;
 	struct list_head removals;
 	unsigned long removal_gen;
@@ -436,7 +441,7 @@ static vm_fault_t vfio_user_dma_fault(struct vm_fault *vmf)
 	atomic64_inc(&win->stats->faults);
 	iova = win->iova + off;
 	/* A batch stays inside this VMA and the window. */
-	max_n = min3((u64)VFIO_USER_DMA_BATCH,
+	max_n = min3((u64)win->pin_batch,
 		     (u64)((vma->vm_end - vmf->address) >> PAGE_SHIFT),
 		     (win->size - off) >> PAGE_SHIFT);
 	ret = vfio_user_dma_map_locked(win, vmf, max_n);
@@ -550,6 +555,7 @@ vfio_user_dma_window_create(struct vfio_user_dev *udev)
 	win->iova = udev->dma_iova;
 	win->size = udev->dma_size;
 	win->vdev = &udev->vdev->vdev;
+	win->pin_batch = udev->iommufd_bound ? 1 : VFIO_USER_DMA_BATCH;
 	win->stats = &udev->dma_stats;
 
 	/* An inode of its own: zapping its mappings touches nothing else. */
@@ -844,6 +850,9 @@ void vfio_user_dma_serve(void *owner, const struct vfio_user_header *hdr,
 						 &udev->dma_stats.bytes_read);
 	else
 		atomic64_inc(&udev->dma_stats.errors);
+	/* iommufd says ENOENT for IOVA nothing maps, type1 EFAULT: one answer. */
+	if (ret == -ENOENT)
+		ret = -EFAULT;
 	/* Still under the rwsem: close must not free the buffer under us. */
 	vfio_user_conn_reply(&udev->conn, hdr, reply, reply_len,
 			     ret ? -ret : 0);

@@ -356,6 +356,9 @@ struct vfio_user_bar_map;
  *	worker uses it, under @dma_rwsem
  * @dma_stats: DMA counters
  * @vdev: the vfio_device registered by probe, NULL when not registered
+ * @iommufd_bound: the VMM reaches the device through iommufd (device cdev
+ *	or compat container), not type1; set by bind_iommufd, before
+ *	open_device
  * @bar_map: the VMM's mappings of the server's regions (bar.c), made at
  *	open_device and let go at close_device; NULL while the device is
  *	closed or when no region is mmap-able
@@ -386,6 +389,7 @@ struct vfio_user_dev {
 	struct vfio_user_dma_access *dma_buf;
 	struct vfio_user_dma_stats dma_stats;
 	struct vfio_user_vdev *vdev;
+	bool iommufd_bound;
 	struct vfio_user_bar_map *bar_map;
 	struct dentry *debugfs;
 };
