@@ -29,6 +29,7 @@
 #include <linux/sched.h>
 #include <linux/sched/mm.h>
 #include <linux/sched/signal.h>
+#include <linux/shmem_fs.h>
 #include <linux/slab.h>
 #include <net/sock.h>
 
@@ -59,39 +60,51 @@ struct vfio_user_bind_work {
 /*
  * The control buffer: one page in the borrowed mm, faulted in writable
  * before the first receive (which runs with page faults disabled, under
- * vfio_user_fd_lock).  VM_DONTCOPY is set before the page exists: a fork
- * by the writer's process would otherwise write-protect it for
- * copy-on-write and fail the bind's next receive of files.
- * VM_DONTDUMP: fd numbers of a kernel thread mean nothing in a core.
+ * vfio_user_fd_lock).  It is a shared mapping of a shmem file of its own:
+ * a mapping of its own file never merges with the writer's memory (so the
+ * flags set below are set on this page alone), and a fork by the writer's
+ * process does not write-protect a shared page for copy-on-write, which
+ * would fail the bind's next receive of files.  VM_DONTCOPY keeps it out
+ * of children, VM_DONTDUMP out of cores: the fd numbers of a kernel
+ * thread mean nothing there.
  * Return: the page's address, or 0.
  */
 static unsigned long vfio_user_ctl_map(void)
 {
 	struct mm_struct *mm = current->mm;
 	struct vm_area_struct *vma;
-	unsigned long ctl;
+	unsigned long ctl = 0;
+	struct file *file;
 
-	ctl = vm_mmap(NULL, 0, PAGE_SIZE, PROT_READ | PROT_WRITE,
-		      MAP_PRIVATE | MAP_ANONYMOUS, 0);
-	if (IS_ERR_VALUE(ctl))
+	file = shmem_file_setup("vfio-user-ctl", PAGE_SIZE, VM_NORESERVE);
+	if (IS_ERR(file))
 		return 0;
+	ctl = vm_mmap(file, 0, PAGE_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, 0);
+	if (IS_ERR_VALUE(ctl)) {
+		ctl = 0;
+		goto out;
+	}
 	if (mmap_write_lock_killable(mm))
 		goto unmap;
 	/* The writer's threads may have replaced it meanwhile: not ours. */
 	vma = find_vma(mm, ctl);
-	if (!vma || vma->vm_start != ctl || !vma_is_anonymous(vma) ||
-	    !(vma->vm_flags & VM_WRITE)) {
+	if (!vma || vma->vm_file != file || vma->vm_start != ctl ||
+	    vma->vm_end != ctl + PAGE_SIZE) {
 		mmap_write_unlock(mm);
-		return 0;
+		ctl = 0;
+		goto out;
 	}
 	vm_flags_set(vma, VM_DONTCOPY | VM_DONTDUMP);
 	mmap_write_unlock(mm);
-	if (clear_user((void __user *)ctl, PAGE_SIZE))
-		goto unmap;
-	return ctl;
+	if (!clear_user((void __user *)ctl, PAGE_SIZE))
+		goto out;
 unmap:
 	vm_munmap(ctl, PAGE_SIZE);
-	return 0;
+	ctl = 0;
+out:
+	/* The mapping holds the file from here on. */
+	fput(file);
+	return ctl;
 }
 
 static void vfio_user_bind_work_fn(struct work_struct *work)

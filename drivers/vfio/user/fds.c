@@ -264,7 +264,7 @@ int vfio_user_fd_recvmsg(struct socket *sock, void *buf, size_t len,
 	 * No page fault under the lock: the control buffer is the writer's
 	 * memory, and its threads could unmap it or hand its faults to a
 	 * userfaultfd that never answers.  The page was faulted in writable
-	 * and a fork does not write-protect it (VM_DONTCOPY, exchange.c); if
+	 * and a fork does not write-protect it (a shared mapping, exchange.c); if
 	 * the writer's threads took it away, the descriptors are dropped and
 	 * this bind fails, nobody else's.
 	 */

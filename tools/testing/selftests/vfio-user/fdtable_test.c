@@ -1109,4 +1109,112 @@ TEST(bind_while_the_writer_forks)
 	vu_server_stop(&srv);
 }
 
+/*
+ * The writer's anonymous memory right where the driver's control page
+ * goes (mmap places a new mapping just below the last one, and an
+ * anonymous private mapping with the same flags merges with it), and
+ * binds from several of its threads at once: each bind's control page
+ * must stay a mapping of its own, found and used as such.
+ */
+/* The VmFlags of the mapping that contains @addr, from /proc/self/smaps. */
+static bool vma_flags_of(const void *addr, char *flags, size_t size)
+{
+	unsigned long lo, hi, a = (unsigned long)addr;
+	bool in = false, found = false;
+	char line[512];
+	FILE *f = fopen("/proc/self/smaps", "r");
+
+	if (!f)
+		return false;
+	while (fgets(line, sizeof(line), f)) {
+		if (sscanf(line, "%lx-%lx ", &lo, &hi) == 2 && strchr(line, '-') < strchr(line, ' '))
+			in = lo <= a && a < hi;
+		else if (in && !strncmp(line, "VmFlags:", 8)) {
+			snprintf(flags, size, "%.200s", line + 8);
+			found = true;
+			break;
+		}
+	}
+	fclose(f);
+	return found;
+}
+
+struct side_binder {
+	const char *path;
+	pthread_barrier_t *go;
+	int err;
+};
+
+static void *side_bind_fn(void *arg)
+{
+	struct side_binder *b = arg;
+	char name[32];
+
+	pthread_barrier_wait(b->go);
+	b->err = vu_bind(b->path, name, sizeof(name));
+	if (!b->err)
+		b->err = vu_unbind(name);
+	return NULL;
+}
+
+TEST(bind_beside_anonymous_memory)
+{
+	enum { ROUNDS = 6, BINDERS = 3 };
+	struct side_binder b[BINDERS];
+	int round, i, failed = 0;
+	pthread_barrier_t go;
+	pthread_t th[BINDERS];
+	struct vu_server srv;
+	char name[32];
+
+	ASSERT_EQ(0, vu_server_start(&srv, NULL));
+	for (round = 0; round < ROUNDS; round++) {
+		size_t len = 0x10000;
+		uint8_t *mem = mmap(NULL, len, PROT_READ | PROT_WRITE,
+				    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		int err;
+
+		ASSERT_NE(MAP_FAILED, mem);
+		memset(mem, 0x5a, len);
+		err = vu_bind(srv.path, name, sizeof(name));
+		if (err && failed++ < 3)
+			TH_LOG("round %d: bind beside our memory: %s", round, strerror(-err));
+		if (!err)
+			ASSERT_EQ(0, vu_unbind(name));
+		/*
+		 * Ours is untouched, whatever the driver mapped beside it: its
+		 * flags too (a child we fork gets it; a core dump has it).
+		 */
+		{
+			char flags[512] = "";
+
+			ASSERT_TRUE(vma_flags_of(mem, flags, sizeof(flags)));
+			EXPECT_EQ(NULL, strstr(flags, " dc"))
+				TH_LOG("round %d: our memory became don't-copy:%s", round, flags);
+			EXPECT_EQ(NULL, strstr(flags, " dd"))
+				TH_LOG("round %d: our memory became don't-dump:%s", round, flags);
+		}
+		for (i = 0; i < (int)len; i++)
+			if (mem[i] != 0x5a)
+				break;
+		EXPECT_EQ((int)len, i) TH_LOG("round %d: our memory changed at %#x", round, i);
+		munmap(mem, len);
+
+		ASSERT_EQ(0, pthread_barrier_init(&go, NULL, BINDERS));
+		for (i = 0; i < BINDERS; i++) {
+			b[i] = (struct side_binder){ .path = srv.path, .go = &go };
+			ASSERT_EQ(0, pthread_create(&th[i], NULL, side_bind_fn, &b[i]));
+		}
+		for (i = 0; i < BINDERS; i++) {
+			pthread_join(th[i], NULL);
+			if (b[i].err && failed++ < 3)
+				TH_LOG("round %d: concurrent bind %d: %s", round, i,
+				       strerror(-b[i].err));
+		}
+		pthread_barrier_destroy(&go);
+	}
+	EXPECT_EQ(0, failed) TH_LOG("%d of %d binds failed", failed, ROUNDS * (1 + BINDERS));
+	vu_server_stop(&srv);
+}
+
 TEST_HARNESS_MAIN
