@@ -154,6 +154,13 @@ DEBUG_HARNESS_SCALE ?= 4
 # in make check (150 kills); make soak runs a million frames and 4 times.
 DEBUG_FUZZ_FRAMES ?= $(or $(VU_FUZZ_FRAMES),150000)
 DEBUG_STRESS ?= $(or $(VU_STRESS),2)
+# The nested-QEMU end-to-end test is left out of check-debug unless
+# DEBUG_E2E=1 (make soak sets it): under the debug kernel the inner
+# guest's TCG crashes now and then before it uses the device (invalid
+# EFLAGS, #DB in start_kernel), which says nothing about the driver, and
+# make check and make check KVER=6.1 run it on Debian's kernels.
+DEBUG_E2E ?=
+DEBUG_E2E_SKIP = $(if $(DEBUG_E2E),,not in make check-debug: nested TCG on the debug kernel is unreliable; make check runs it, DEBUG_E2E=1 or make soak here)
 
 check-debug:
 	@start=$$(date +%s); \
@@ -199,7 +206,7 @@ check-debug-run:
 	  KVER=$$(cat $(DEBUG_KDIR)/include/config/kernel.release) \
 	  VM_APPEND="kasan_multi_shot acpi=noirq" VM_OUT=$(abspath $(DEBUG_OUT))/vm-out \
 	  VM_TIMEOUT=$(DEBUG_VM_TIMEOUT) TEST_TIMEOUT=$(DEBUG_TEST_TIMEOUT) \
-	  E2E_TIMEOUT=$(DEBUG_E2E_TIMEOUT) \
+	  E2E_TIMEOUT=$(DEBUG_E2E_TIMEOUT) E2E_SKIP="$(DEBUG_E2E_SKIP)" \
 	  VU_TIME_SCALE=$(DEBUG_HARNESS_SCALE) VU_FUZZ_FRAMES=$(DEBUG_FUZZ_FRAMES) \
 	  VU_STRESS=$(DEBUG_STRESS) \
 	  VFIO_USER_KO=$(DEBUG_MOD)/drivers/vfio/user/vfio_user.ko \
@@ -209,7 +216,7 @@ check-debug-run:
 # soak: check-debug at full length, in an output directory of its own.
 soak:
 	$(MAKE) --no-print-directory check-debug DEBUG_FUZZ_FRAMES=1000000 \
-	  DEBUG_STRESS=4 DEBUG_OUT=$(BUILD)/soak
+	  DEBUG_STRESS=4 DEBUG_E2E=1 DEBUG_OUT=$(BUILD)/soak
 
 lint: need-kdir $(CHECKPATCH)
 	@echo "== checkpatch --strict"

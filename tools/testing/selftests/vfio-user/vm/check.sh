@@ -20,6 +20,7 @@
 #   VFIO_USER_KO  module to insmod instead of drivers/vfio/user/vfio_user.ko
 #   VFIO_USER_TEST_BUILD  directory of the test binaries (run_tests.sh)
 #   E2E_TIMEOUT   bound on qemu_e2e_test.sh's inner QEMU (its default 450)
+#   E2E_SKIP      qemu_e2e_test.sh skips every case, saying this
 #   VU_*          passed to the tests as they are (see vu_test.h)
 #   HOST_TESTS    tests that need no driver, run on the host instead of in
 #                 the VM (natively: faster, and once per check); default
@@ -76,6 +77,7 @@ cmd=(env)
 [ -z "${VFIO_USER_KO:-}" ] || cmd+=("VFIO_USER_KO=$VFIO_USER_KO")
 [ -z "${VFIO_USER_TEST_BUILD:-}" ] || cmd+=("VFIO_USER_TEST_BUILD=$VFIO_USER_TEST_BUILD")
 [ -z "${E2E_TIMEOUT:-}" ] || cmd+=("E2E_TIMEOUT=$E2E_TIMEOUT")
+[ -z "${E2E_SKIP:-}" ] || cmd+=("E2E_SKIP=$E2E_SKIP")
 [ -z "${TEST_TIMEOUT:-}" ] || cmd+=("TEST_TIMEOUT=$TEST_TIMEOUT")
 
 # Tests that need no driver run here, on the host, before the VM boots.
