@@ -346,11 +346,34 @@ static inline int vu_group_id(const char *name)
 	return atoi(base ? base + 1 : target);
 }
 
+/*
+ * Open group @group_id into *@group (with @flags), check that it is
+ * viable and attach it to @container with the type1 v2 IOMMU: what every
+ * container-based VMM does before it asks for a device.
+ */
+static inline int vu_group_attach(int container, int group_id, int flags, int *group)
+{
+	struct vfio_group_status status = { .argsz = sizeof(status) };
+	char node[64];
+
+	snprintf(node, sizeof(node), "/dev/vfio/%d", group_id);
+	*group = open(node, flags);
+	if (*group < 0)
+		return -errno;
+	if (ioctl(*group, VFIO_GROUP_GET_STATUS, &status))
+		return -errno;
+	if (!(status.flags & VFIO_GROUP_FLAGS_VIABLE))
+		return -EBUSY;
+	if (ioctl(*group, VFIO_GROUP_SET_CONTAINER, &container))
+		return -errno;
+	if (ioctl(container, VFIO_SET_IOMMU, VFIO_TYPE1v2_IOMMU))
+		return -errno;
+	return 0;
+}
+
 /* Open the device the way QEMU's vfio-pci sysfsdev= does. */
 static inline int vu_vfio_open(const char *name, struct vu_vfio *v)
 {
-	struct vfio_group_status status = { .argsz = sizeof(status) };
-	char dev[64];
 	int err;
 
 	v->container = v->group = v->device = -1;
@@ -360,18 +383,9 @@ static inline int vu_vfio_open(const char *name, struct vu_vfio *v)
 	v->container = open("/dev/vfio/vfio", O_RDWR);
 	if (v->container < 0)
 		return -errno;
-	snprintf(dev, sizeof(dev), "/dev/vfio/%d", v->group_id);
-	v->group = open(dev, O_RDWR);
-	if (v->group < 0)
-		return -errno;
-	if (ioctl(v->group, VFIO_GROUP_GET_STATUS, &status))
-		return -errno;
-	if (!(status.flags & VFIO_GROUP_FLAGS_VIABLE))
-		return -EBUSY;
-	if (ioctl(v->group, VFIO_GROUP_SET_CONTAINER, &v->container))
-		return -errno;
-	if (ioctl(v->container, VFIO_SET_IOMMU, VFIO_TYPE1v2_IOMMU))
-		return -errno;
+	err = vu_group_attach(v->container, v->group_id, O_RDWR, &v->group);
+	if (err)
+		return err;
 	v->device = ioctl(v->group, VFIO_GROUP_GET_DEVICE_FD, name);
 	if (v->device < 0) {
 		err = -errno;
@@ -1302,9 +1316,7 @@ static inline void vu_dev_close_device(struct vu_dev *d)
 static inline int vu_dev_open(const char *name, enum vu_path path,
 			      struct vu_dev *d)
 {
-	struct vfio_group_status status = { .argsz = sizeof(status) };
 	struct iommu_ioas_alloc alloc = { .size = sizeof(alloc) };
-	char node[64];
 	int err;
 
 	memset(d, 0, sizeof(*d));
@@ -1333,18 +1345,9 @@ static inline int vu_dev_open(const char *name, enum vu_path path,
 		return -errno;
 	if (path == VU_PATH_COMPAT)
 		d->iommufd = d->container;
-	snprintf(node, sizeof(node), "/dev/vfio/%d", d->group_id);
-	d->group = open(node, O_RDWR | O_CLOEXEC);
-	if (d->group < 0)
-		return -errno;
-	if (ioctl(d->group, VFIO_GROUP_GET_STATUS, &status))
-		return -errno;
-	if (!(status.flags & VFIO_GROUP_FLAGS_VIABLE))
-		return -EBUSY;
-	if (ioctl(d->group, VFIO_GROUP_SET_CONTAINER, &d->container))
-		return -errno;
-	if (ioctl(d->container, VFIO_SET_IOMMU, VFIO_TYPE1v2_IOMMU))
-		return -errno;
+	err = vu_group_attach(d->container, d->group_id, O_RDWR | O_CLOEXEC, &d->group);
+	if (err)
+		return err;
 	return vu_dev_open_device(d);
 }
 
