@@ -3,7 +3,7 @@
  * vfio_user_test_server internals.
  *
  * Layout:
- *   vfio_user_test_server.c  CLI, listening socket, poll loop
+ *   server/main.c            CLI, listening socket, poll loop
  *   server/conn.c            one client connection: framing, fds, send queue,
  *                            reply delay/reorder, flood
  *   server/proto.c           command decoding and validation, replies

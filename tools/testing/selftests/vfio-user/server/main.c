@@ -12,8 +12,8 @@
  * One single-threaded poll loop serves one client at a time; the next client
  * is accepted when the current one leaves, with a fresh device.  Only libc.
  *
- * This file: command line, listening socket, signals, the loop.  The rest is
- * in server/ (see server/server.h).
+ * This file (server/main.c): command line, listening socket, signals, the
+ * loop.  The rest is in the other files of server/ (see server/server.h).
  */
 #include <errno.h>
 #include <getopt.h>
@@ -30,7 +30,7 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 
-#include "server/server.h"
+#include "server.h"
 
 #define DEFAULT_CAPS \
 	"{\"capabilities\":{\"max_msg_fds\":8,\"max_data_xfer_size\":1048576," \
