@@ -264,4 +264,22 @@
 /* VERSION reply minor when --version is not given: min(client's, this). */
 #define TDEV_SERVER_MINOR	2
 
+/* VERSION reply JSON when --caps is not given, sent verbatim. */
+#define TDEV_DEFAULT_CAPS \
+	"{\"capabilities\":{\"max_msg_fds\":8,\"max_data_xfer_size\":1048576," \
+	"\"pgsizes\":4096,\"max_dma_maps\":65535,\"migration\":" \
+	"{\"pgsize\":4096,\"max_bitmap_size\":1048576}}}"
+
+/* ---- --hostile modes ---- */
+
+/* fd-oversize: the payload its header announces, beyond any reply buffer. */
+#define TDEV_HOSTILE_FD_OVERSIZE_PAYLOAD	(128u << 10)
+/*
+ * stream-noreply: DMA_READ requests kept unanswered by the client at a
+ * time.  Below the 16 the vfio_user driver queues before it stops reading
+ * (VFIO_USER_MAX_SERVER_REQS), so that back-pressure never stops the
+ * stream; more than one, so that the socket is rarely empty.
+ */
+#define TDEV_HOSTILE_STREAM_WINDOW		8
+
 #endif /* VFIO_USER_TEST_DEVICE_H */

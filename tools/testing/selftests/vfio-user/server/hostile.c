@@ -130,14 +130,14 @@ static void send_error_fd(struct conn *c, uint8_t *msg, int fd)
 }
 
 /*
- * A header with an fd announcing FD_OVERSIZE_PAYLOAD bytes, more than a
- * client can have buffered for any reply, and that many bytes of junk: a
- * client reading on would find the rest of the stream out of step.  Sent
- * until the client hangs up (the socket takes what it takes).
+ * A header with an fd announcing TDEV_HOSTILE_FD_OVERSIZE_PAYLOAD bytes,
+ * more than a client can have buffered for any reply, and that many bytes
+ * of junk: a client reading on would find the rest of the stream out of
+ * step.  Sent until the client hangs up (the socket takes what it takes).
  */
 static void send_fd_oversize(struct conn *c, uint8_t *msg, int fd)
 {
-	size_t len = HDR_SIZE + FD_OVERSIZE_PAYLOAD;
+	size_t len = HDR_SIZE + TDEV_HOSTILE_FD_OVERSIZE_PAYLOAD;
 	uint8_t *buf = malloc(len);
 	bool opened;
 
@@ -151,7 +151,7 @@ static void send_fd_oversize(struct conn *c, uint8_t *msg, int fd)
 	}
 	memcpy(buf, msg, HDR_SIZE);
 	((struct vfio_user_header *)buf)->msg_size = len;
-	memset(buf + HDR_SIZE, 0xa5, FD_OVERSIZE_PAYLOAD);
+	memset(buf + HDR_SIZE, 0xa5, TDEV_HOSTILE_FD_OVERSIZE_PAYLOAD);
 	conn_emit(c, buf, len, &fd, 1, 0);
 	free(buf);
 	if (opened)
@@ -227,10 +227,10 @@ static void stream_refill(struct conn *c)
 	struct {
 		struct vfio_user_header hdr;
 		struct vfio_user_dma_access dma;
-	} rq[STREAM_WINDOW];
+	} rq[TDEV_HOSTILE_STREAM_WINDOW];
 	unsigned int n = 0;
 
-	while (c->stream_inflight + n < STREAM_WINDOW) {
+	while (c->stream_inflight + n < TDEV_HOSTILE_STREAM_WINDOW) {
 		rq[n].hdr = (struct vfio_user_header){
 			.msg_id = c->req_id++,
 			.command = VFIO_USER_DMA_READ,

@@ -32,11 +32,6 @@
 
 #include "server.h"
 
-#define DEFAULT_CAPS \
-	"{\"capabilities\":{\"max_msg_fds\":8,\"max_data_xfer_size\":1048576," \
-	"\"pgsizes\":4096,\"max_dma_maps\":65535,\"migration\":" \
-	"{\"pgsize\":4096,\"max_bitmap_size\":1048576}}}"
-
 const struct options *opt;
 static volatile sig_atomic_t stop_signal;
 
@@ -438,7 +433,7 @@ out:
 int main(int argc, char **argv)
 {
 	struct options o = {
-		.caps = DEFAULT_CAPS,
+		.caps = TDEV_DEFAULT_CAPS,
 		.flood_count = 1000000,
 		.fuzz_frames = 10000,
 		.ready_fd = -1,

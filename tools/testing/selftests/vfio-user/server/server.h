@@ -63,16 +63,6 @@ enum hostile_mode {
 	HOSTILE_STREAM_NOREPLY,
 };
 
-/* --hostile fd-oversize: the payload announced, beyond any reply buffer. */
-#define FD_OVERSIZE_PAYLOAD	(128u << 10)
-/*
- * --hostile stream-noreply: DMA_READ requests kept unanswered by the client
- * at a time.  Below the 16 the vfio_user driver queues before it stops
- * reading (VFIO_USER_MAX_SERVER_REQS), so that back-pressure never stops
- * the stream; more than one, so that the socket is rarely empty.
- */
-#define STREAM_WINDOW		8
-
 struct options {
 	const char *sock_path;
 	const char *caps;		/* VERSION reply JSON */
