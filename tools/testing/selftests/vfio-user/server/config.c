@@ -71,7 +71,7 @@ static void config_msix(uint8_t *cfg, uint8_t *wmask)
 	      TDEV_MSIX_PBA_OFFSET | TDEV_MSIX_BIR);
 }
 
-void config_reset(struct device *d)
+void vts_config_reset(struct vts_device *d)
 {
 	memset(d->cfg, 0, sizeof(d->cfg));
 	memset(d->cfg_wmask, 0, sizeof(d->cfg_wmask));
@@ -81,8 +81,8 @@ void config_reset(struct device *d)
 }
 
 /* The caller has checked that [offset, offset + count) is inside. */
-void config_access(struct device *d, uint64_t offset, void *buf,
-		   uint32_t count, bool write)
+void vts_config_access(struct vts_device *d, uint64_t offset, void *buf,
+		       uint32_t count, bool write)
 {
 	uint8_t *b = buf;
 	uint32_t i;

@@ -20,7 +20,7 @@
  * releases them reversed.  Requests of ours (the DMA engine's, --hostile
  * flood) share one id counter and are never delayed or held: those options
  * are about replies.  --fuzz (server/fuzz.c) adds its generated frames
- * whenever the queue runs empty; conn_emit_at() pauses the FIFO itself (a
+ * whenever the queue runs empty; vts_conn_emit_at() pauses the FIFO itself (a
  * frame in pieces) and a dripped message goes out one byte per tick.
  */
 #include <errno.h>
@@ -43,10 +43,10 @@
 /* --hostile flood: DMA_READ requests built per queue entry. */
 #define FLOOD_BATCH		256
 
-struct txmsg {
-	struct txmsg *next;
+struct vts_txmsg {
+	struct vts_txmsg *next;
 	size_t len, off;
-	int fds[TX_MAX_FDS];	/* owned; sent with the first byte */
+	int fds[VTS_TX_MAX_FDS];	/* owned; sent with the first byte */
 	unsigned int nfds;
 	bool close_after;
 	/* CLOCK_MONOTONIC ns: FIFO head pause, or release time when delayed */
@@ -66,16 +66,16 @@ static void close_fds(int *fds, unsigned int n)
 	}
 }
 
-static void rx_reset(struct conn *c)
+static void rx_reset(struct vts_conn *c)
 {
 	close_fds(c->rx_fds, c->rx_nfds);
 	c->rx_nfds = 0;
 	c->rx_fds_lost = false;
 	c->rx_have = 0;
-	c->rx_need = HDR_SIZE;
+	c->rx_need = VTS_HDR_SIZE;
 }
 
-void conn_init(struct conn *c, int fd, uint8_t *rxbuf, uint8_t *reply)
+void vts_conn_init(struct vts_conn *c, int fd, uint8_t *rxbuf, uint8_t *reply)
 {
 	memset(c, 0, sizeof(*c));
 	c->fd = fd;
@@ -84,57 +84,57 @@ void conn_init(struct conn *c, int fd, uint8_t *rxbuf, uint8_t *reply)
 	c->txq_tail = &c->txq_head;
 	c->max_xfer = VFIO_USER_DEFAULT_MAX_DATA_XFER;	/* until VERSION */
 	rx_reset(c);
-	if (device_init(&c->dev) < 0) {
-		vlog("device init: %m\n");
+	if (vts_device_init(&c->dev) < 0) {
+		vts_log("device init: %m\n");
 		c->dead = true;
 	}
 }
 
-static void txmsg_free(struct txmsg *m)
+static void txmsg_free(struct vts_txmsg *m)
 {
 	close_fds(m->fds, m->nfds);
 	free(m);
 }
 
-static void free_list(struct txmsg *m)
+static void free_list(struct vts_txmsg *m)
 {
 	while (m) {
-		struct txmsg *next = m->next;
+		struct vts_txmsg *next = m->next;
 
 		txmsg_free(m);
 		m = next;
 	}
 }
 
-void conn_fini(struct conn *c)
+void vts_conn_fini(struct vts_conn *c)
 {
-	if (opt->fuzz) {
-		fuzz_report(c);
-		fuzz_fini(c);
+	if (vts_opt->fuzz) {
+		vts_fuzz_report(c);
+		vts_fuzz_fini(c);
 	}
 	free_list(c->txq_head);
 	free_list(c->delayed);
 	free_list(c->held);
 	rx_reset(c);
 	if (c->dev.bar2 && !c->keep_device)
-		device_fini(&c->dev);
+		vts_device_fini(&c->dev);
 	else if (c->keep_device)
-		vlog("keeping the device's files until we exit\n");
+		vts_log("keeping the device's files until we exit\n");
 	close(c->fd);
 }
 
 /* ---- sending ---- */
 
-static struct txmsg *txmsg_new(const void *data, size_t len, const int *fds,
-			       unsigned int nfds, unsigned int flags)
+static struct vts_txmsg *txmsg_new(const void *data, size_t len, const int *fds,
+				   unsigned int nfds, unsigned int flags)
 {
-	struct txmsg *m = malloc(sizeof(*m) + len);
+	struct vts_txmsg *m = malloc(sizeof(*m) + len);
 	unsigned int i;
 
 	if (!m)
 		return NULL;
-	if (nfds > TX_MAX_FDS)
-		nfds = TX_MAX_FDS;
+	if (nfds > VTS_TX_MAX_FDS)
+		nfds = VTS_TX_MAX_FDS;
 	memcpy(m->data, data, len);
 	m->next = NULL;
 	m->len = len;
@@ -149,7 +149,7 @@ static struct txmsg *txmsg_new(const void *data, size_t len, const int *fds,
 		}
 		m->nfds++;
 	}
-	m->close_after = flags & EMIT_CLOSE_AFTER;
+	m->close_after = flags & VTS_EMIT_CLOSE_AFTER;
 	m->not_before = 0;
 	m->drip_ns = 0;
 	return m;
@@ -159,24 +159,24 @@ static struct txmsg *txmsg_new(const void *data, size_t len, const int *fds,
 static uint64_t reply_delay_ns(const void *msg, size_t len)
 {
 	const struct vfio_user_header *h = msg;
-	unsigned int ms = opt->delay_ms;
+	unsigned int ms = vts_opt->delay_ms;
 
-	if (len >= HDR_SIZE && h->command < VFIO_USER_MAX_COMMAND &&
-	    opt->delay_reply[h->command] >= 0)
-		ms = opt->delay_reply[h->command];
+	if (len >= VTS_HDR_SIZE && h->command < VFIO_USER_MAX_COMMAND &&
+	    vts_opt->delay_reply[h->command] >= 0)
+		ms = vts_opt->delay_reply[h->command];
 	return ms * 1000000ull;
 }
 
-static void txq_append(struct conn *c, struct txmsg *m)
+static void txq_append(struct vts_conn *c, struct vts_txmsg *m)
 {
 	*c->txq_tail = m;
 	c->txq_tail = &m->next;
 	c->tx_bytes += m->len - m->off;
 }
 
-static struct txmsg *txq_pop(struct conn *c)
+static struct vts_txmsg *txq_pop(struct vts_conn *c)
 {
-	struct txmsg *m = c->txq_head;
+	struct vts_txmsg *m = c->txq_head;
 
 	c->txq_head = m->next;
 	if (!c->txq_head)
@@ -185,19 +185,19 @@ static struct txmsg *txq_pop(struct conn *c)
 }
 
 /* One non-blocking sendmsg(); returns bytes sent, 0 if it would block. */
-static ssize_t send_some(struct conn *c, const uint8_t *p, size_t len,
+static ssize_t send_some(struct vts_conn *c, const uint8_t *p, size_t len,
 			 const int *fds, unsigned int nfds)
 {
 	union {
-		char buf[CMSG_SPACE(sizeof(int) * TX_MAX_FDS)];
+		char buf[CMSG_SPACE(sizeof(int) * VTS_TX_MAX_FDS)];
 		struct cmsghdr align;
 	} u;
 	struct iovec iov = { .iov_base = (void *)p, .iov_len = len };
 	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
 	ssize_t n;
 
-	if (nfds > TX_MAX_FDS)
-		nfds = TX_MAX_FDS;
+	if (nfds > VTS_TX_MAX_FDS)
+		nfds = VTS_TX_MAX_FDS;
 	if (nfds) {
 		struct cmsghdr *cm;
 
@@ -217,13 +217,13 @@ static ssize_t send_some(struct conn *c, const uint8_t *p, size_t len,
 		return n;
 	if (errno == EAGAIN)
 		return 0;
-	vlog("send: %m\n");
+	vts_log("send: %m\n");
 	c->dead = true;
 	return -1;
 }
 
 /* Up to FLOOD_BATCH server->client DMA_READ requests (address 0, count 8). */
-static void flood_refill(struct conn *c)
+static void flood_refill(struct vts_conn *c)
 {
 	struct {
 		struct vfio_user_header hdr;
@@ -231,7 +231,7 @@ static void flood_refill(struct conn *c)
 	} req[FLOOD_BATCH];
 	unsigned int i, n = c->flood_left < FLOOD_BATCH ? c->flood_left :
 							  FLOOD_BATCH;
-	struct txmsg *m;
+	struct vts_txmsg *m;
 
 	for (i = 0; i < n; i++) {
 		req[i].hdr = (struct vfio_user_header){
@@ -242,7 +242,7 @@ static void flood_refill(struct conn *c)
 		};
 		req[i].dma = (struct vfio_user_dma_access){ .count = 8 };
 	}
-	m = txmsg_new(req, n * sizeof(req[0]), NULL, 0, EMIT_REQUEST);
+	m = txmsg_new(req, n * sizeof(req[0]), NULL, 0, VTS_EMIT_REQUEST);
 	if (!m) {
 		c->dead = true;
 		return;
@@ -251,21 +251,21 @@ static void flood_refill(struct conn *c)
 	txq_append(c, m);
 }
 
-static bool txq_head_ready(const struct conn *c)
+static bool txq_head_ready(const struct vts_conn *c)
 {
-	return c->txq_head && c->txq_head->not_before <= now_ns();
+	return c->txq_head && c->txq_head->not_before <= vts_now_ns();
 }
 
-void conn_on_writable(struct conn *c)
+void vts_conn_on_writable(struct vts_conn *c)
 {
 	while (!c->dead) {
-		struct txmsg *m;
+		struct vts_txmsg *m;
 		ssize_t n;
 
 		if (!c->txq_head && c->flood_left && !c->mute)
 			flood_refill(c);
-		else if (!c->txq_head && fuzz_wants_send(c))
-			fuzz_pump(c);
+		else if (!c->txq_head && vts_fuzz_wants_send(c))
+			vts_fuzz_pump(c);
 		if (!txq_head_ready(c))
 			return;
 		m = c->txq_head;
@@ -278,7 +278,7 @@ void conn_on_writable(struct conn *c)
 		m->off += n;
 		c->tx_bytes -= n;
 		if (m->off < m->len && m->drip_ns) {
-			m->not_before = now_ns() + m->drip_ns;
+			m->not_before = vts_now_ns() + m->drip_ns;
 			return;			/* the next byte, next tick */
 		}
 		if (m->off < m->len)
@@ -290,46 +290,46 @@ void conn_on_writable(struct conn *c)
 	}
 }
 
-static void queue_copy(struct conn *c, const uint8_t *p, size_t len,
+static void queue_copy(struct vts_conn *c, const uint8_t *p, size_t len,
 		       const int *fds, unsigned int nfds, unsigned int flags)
 {
-	struct txmsg *m = txmsg_new(p, len, fds, nfds, flags);
+	struct vts_txmsg *m = txmsg_new(p, len, fds, nfds, flags);
 
 	if (!m) {
-		vlog("out of memory queueing a reply\n");
+		vts_log("out of memory queueing a reply\n");
 		c->dead = true;
 		return;
 	}
 	txq_append(c, m);
 }
 
-static void reorder_release(struct conn *c)
+static void reorder_release(struct vts_conn *c)
 {
 	while (c->held) {
-		struct txmsg *m = c->held;
+		struct vts_txmsg *m = c->held;
 
 		c->held = m->next;
 		m->next = NULL;
 		txq_append(c, m);
 	}
 	c->nheld = 0;
-	conn_on_writable(c);
+	vts_conn_on_writable(c);
 }
 
-static void reorder_hold(struct conn *c, struct txmsg *m)
+static void reorder_hold(struct vts_conn *c, struct vts_txmsg *m)
 {
 	m->next = c->held;
 	c->held = m;
 	if (c->nheld++ == 0)
-		c->held_deadline = now_ns() + REORDER_WAIT_NS;
-	if (c->nheld >= opt->reorder)
+		c->held_deadline = vts_now_ns() + REORDER_WAIT_NS;
+	if (c->nheld >= vts_opt->reorder)
 		reorder_release(c);
 }
 
 /* Park @m until @when; equal times keep their order. */
-static void delay_insert(struct conn *c, struct txmsg *m, uint64_t when)
+static void delay_insert(struct vts_conn *c, struct vts_txmsg *m, uint64_t when)
 {
-	struct txmsg **pp = &c->delayed;
+	struct vts_txmsg **pp = &c->delayed;
 
 	m->not_before = when;
 	while (*pp && (*pp)->not_before <= when)
@@ -339,17 +339,17 @@ static void delay_insert(struct conn *c, struct txmsg *m, uint64_t when)
 }
 
 /* Delayed replies that are due go where an undelayed one would have. */
-static void delay_release(struct conn *c)
+static void delay_release(struct vts_conn *c)
 {
-	uint64_t now = now_ns();
+	uint64_t now = vts_now_ns();
 
 	while (c->delayed && c->delayed->not_before <= now) {
-		struct txmsg *m = c->delayed;
+		struct vts_txmsg *m = c->delayed;
 
 		c->delayed = m->next;
 		m->next = NULL;
 		m->not_before = 0;
-		if (opt->reorder > 1)
+		if (vts_opt->reorder > 1)
 			reorder_hold(c, m);
 		else
 			txq_append(c, m);
@@ -360,26 +360,26 @@ static void delay_release(struct conn *c)
  * Send one message (or queue it), with @fds attached to its first byte.
  * The fds remain the caller's.
  */
-void conn_emit(struct conn *c, const void *msg, size_t len, const int *fds,
-	       unsigned int nfds, unsigned int flags)
+void vts_conn_emit(struct vts_conn *c, const void *msg, size_t len, const int *fds,
+		   unsigned int nfds, unsigned int flags)
 {
-	bool request = flags & EMIT_REQUEST;
+	bool request = flags & VTS_EMIT_REQUEST;
 	uint64_t delay = request ? 0 : reply_delay_ns(msg, len);
 	const uint8_t *p = msg;
-	struct txmsg *m;
+	struct vts_txmsg *m;
 	ssize_t n = 0;
 
 	if (c->dead || c->mute)
 		return;
-	if (delay || (opt->reorder > 1 && !request)) {
+	if (delay || (vts_opt->reorder > 1 && !request)) {
 		m = txmsg_new(p, len, fds, nfds, flags);
 		if (!m) {
-			vlog("out of memory holding a reply\n");
+			vts_log("out of memory holding a reply\n");
 			c->dead = true;
 			return;
 		}
 		if (delay)
-			delay_insert(c, m, now_ns() + delay);
+			delay_insert(c, m, vts_now_ns() + delay);
 		else
 			reorder_hold(c, m);
 		return;
@@ -392,7 +392,7 @@ void conn_emit(struct conn *c, const void *msg, size_t len, const int *fds,
 		if (n > 0)
 			nfds = 0;		/* fds went with the first byte */
 		if ((size_t)n == len) {
-			if (flags & EMIT_CLOSE_AFTER)
+			if (flags & VTS_EMIT_CLOSE_AFTER)
 				c->dead = true;
 			return;
 		}
@@ -401,17 +401,17 @@ void conn_emit(struct conn *c, const void *msg, size_t len, const int *fds,
 }
 
 /* Queue a copy of @msg, paused until @not_before, dripped if @drip_ns. */
-static void queue_paced(struct conn *c, const void *msg, size_t len,
+static void queue_paced(struct vts_conn *c, const void *msg, size_t len,
 			const int *fds, unsigned int nfds,
 			uint64_t not_before, uint64_t drip_ns)
 {
-	struct txmsg *m;
+	struct vts_txmsg *m;
 
 	if (c->dead || c->mute)
 		return;
-	m = txmsg_new(msg, len, fds, nfds, EMIT_REQUEST);
+	m = txmsg_new(msg, len, fds, nfds, VTS_EMIT_REQUEST);
 	if (!m) {
-		vlog("out of memory queueing a message\n");
+		vts_log("out of memory queueing a message\n");
 		c->dead = true;
 		return;
 	}
@@ -426,8 +426,8 @@ static void queue_paced(struct conn *c, const void *msg, size_t len,
  * waits behind it, so the stream stays in order: --fuzz uses it to pause
  * inside a frame, --hostile pre-reply to answer what was not yet asked.
  */
-void conn_emit_at(struct conn *c, const void *msg, size_t len,
-		  const int *fds, unsigned int nfds, uint64_t not_before)
+void vts_conn_emit_at(struct vts_conn *c, const void *msg, size_t len,
+		      const int *fds, unsigned int nfds, uint64_t not_before)
 {
 	queue_paced(c, msg, len, fds, nfds, not_before, 0);
 }
@@ -436,20 +436,20 @@ void conn_emit_at(struct conn *c, const void *msg, size_t len,
  * Queue a copy of @msg to go out one byte every @ms milliseconds, the
  * first (with @fds) at once; what is emitted after it waits behind it.
  */
-void conn_emit_drip(struct conn *c, const void *msg, size_t len,
-		    const int *fds, unsigned int nfds, unsigned int ms)
+void vts_conn_emit_drip(struct vts_conn *c, const void *msg, size_t len,
+			const int *fds, unsigned int nfds, unsigned int ms)
 {
 	queue_paced(c, msg, len, fds, nfds, 0, ms * 1000000ull);
 }
 
-bool conn_txq_empty(const struct conn *c)
+bool vts_conn_txq_empty(const struct vts_conn *c)
 {
 	return !c->txq_head;
 }
 
 /* ---- receiving ---- */
 
-static void rx_collect_fds(struct conn *c, struct msghdr *mh)
+static void rx_collect_fds(struct vts_conn *c, struct msghdr *mh)
 {
 	struct cmsghdr *cm;
 
@@ -464,7 +464,7 @@ static void rx_collect_fds(struct conn *c, struct msghdr *mh)
 		n = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
 		for (i = 0; i < n; i++) {
 			memcpy(&fd, CMSG_DATA(cm) + i * sizeof(int), sizeof(fd));
-			if (c->rx_nfds < RX_MAX_FDS) {
+			if (c->rx_nfds < VTS_RX_MAX_FDS) {
 				c->rx_fds[c->rx_nfds++] = fd;
 			} else {
 				close(fd);
@@ -475,10 +475,10 @@ static void rx_collect_fds(struct conn *c, struct msghdr *mh)
 }
 
 /* Returns bytes read, 0 when it would block, -1 when the connection ended. */
-static ssize_t rx_read(struct conn *c)
+static ssize_t rx_read(struct vts_conn *c)
 {
 	union {
-		char buf[CMSG_SPACE(sizeof(int) * RX_MAX_FDS)];
+		char buf[CMSG_SPACE(sizeof(int) * VTS_RX_MAX_FDS)];
 		struct cmsghdr align;
 	} u;
 	struct iovec iov = {
@@ -497,11 +497,11 @@ static ssize_t rx_read(struct conn *c)
 	if (n < 0 && errno == EAGAIN)
 		return 0;
 	if (n < 0)
-		vlog("recv: %m\n");
+		vts_log("recv: %m\n");
 	else
 		rx_collect_fds(c, &mh);
 	if (n == 0)
-		vlog("client disconnected%s\n", c->rx_have ? " mid-message" : "");
+		vts_log("client disconnected%s\n", c->rx_have ? " mid-message" : "");
 	if (n <= 0) {
 		c->dead = true;
 		return -1;
@@ -513,19 +513,19 @@ static ssize_t rx_read(struct conn *c)
  * A header is complete: can the stream be framed?  A size below the header
  * or above our limit cannot be skipped safely, so the client is dropped.
  */
-static bool rx_header_ok(struct conn *c)
+static bool rx_header_ok(struct vts_conn *c)
 {
 	const struct vfio_user_header *h = (const void *)c->rxbuf;
 
-	if (h->msg_size >= HDR_SIZE && h->msg_size <= MAX_MSG_SIZE)
+	if (h->msg_size >= VTS_HDR_SIZE && h->msg_size <= VTS_MAX_MSG_SIZE)
 		return true;
-	vlog("bad msg_size %u (id %u cmd %u): closing\n", h->msg_size,
-	     h->msg_id, h->command);
+	vts_log("bad msg_size %u (id %u cmd %u): closing\n", h->msg_size,
+		h->msg_id, h->command);
 	c->dead = true;
 	return false;
 }
 
-void conn_on_readable(struct conn *c)
+void vts_conn_on_readable(struct vts_conn *c)
 {
 	unsigned int budget = RX_BUDGET;
 
@@ -538,14 +538,14 @@ void conn_on_readable(struct conn *c)
 		c->rx_have += n;
 		if (c->rx_have < c->rx_need)
 			continue;
-		if (c->rx_need == HDR_SIZE) {
+		if (c->rx_need == VTS_HDR_SIZE) {
 			if (!rx_header_ok(c))
 				return;
 			c->rx_need = ((struct vfio_user_header *)c->rxbuf)->msg_size;
 			if (c->rx_have < c->rx_need)
 				continue;
 		}
-		proto_handle(c, c->rxbuf, c->rx_need, c->rx_fds, c->rx_nfds);
+		vts_proto_handle(c, c->rxbuf, c->rx_need, c->rx_fds, c->rx_nfds);
 		rx_reset(c);
 		budget--;
 	}
@@ -553,7 +553,7 @@ void conn_on_readable(struct conn *c)
 
 /* ---- event loop glue ---- */
 
-short conn_poll_events(const struct conn *c)
+short vts_conn_poll_events(const struct vts_conn *c)
 {
 	short ev = 0;
 
@@ -561,15 +561,15 @@ short conn_poll_events(const struct conn *c)
 	if (c->tx_bytes < TX_BACKLOG_MAX && !c->rx_mute)
 		ev |= POLLIN;
 	if (txq_head_ready(c) || (!c->txq_head && c->flood_left && !c->mute) ||
-	    (!c->txq_head && fuzz_wants_send(c)))
+	    (!c->txq_head && vts_fuzz_wants_send(c)))
 		ev |= POLLOUT;
 	return ev;
 }
 
-/* Nanoseconds until conn_on_timer() has work, or -1 for none. */
-int64_t conn_timeout_ns(const struct conn *c)
+/* Nanoseconds until vts_conn_on_timer() has work, or -1 for none. */
+int64_t vts_conn_timeout_ns(const struct vts_conn *c)
 {
-	uint64_t now = now_ns(), t = UINT64_MAX;
+	uint64_t now = vts_now_ns(), t = UINT64_MAX;
 
 	if (c->nheld)
 		t = c->held_deadline;
@@ -583,19 +583,19 @@ int64_t conn_timeout_ns(const struct conn *c)
 	return t > now ? (int64_t)(t - now) : 0;
 }
 
-void conn_on_timer(struct conn *c)
+void vts_conn_on_timer(struct vts_conn *c)
 {
 	delay_release(c);
-	if (c->nheld && now_ns() >= c->held_deadline)
+	if (c->nheld && vts_now_ns() >= c->held_deadline)
 		reorder_release(c);
-	conn_on_writable(c);
+	vts_conn_on_writable(c);
 }
 
 /*
  * Is @fd open on @want (a /proc/self/fd link target such as
  * "anon_inode:[eventfd]")?  Without /proc we cannot tell: yes.
  */
-bool fd_target_is(int fd, const char *want)
+bool vts_fd_target_is(int fd, const char *want)
 {
 	char path[64], target[128];
 	ssize_t n;
@@ -609,7 +609,7 @@ bool fd_target_is(int fd, const char *want)
 }
 
 /* An id the client has not used on this connection (for --hostile). */
-uint16_t conn_unused_id(const struct conn *c)
+uint16_t vts_conn_unused_id(const struct vts_conn *c)
 {
 	uint16_t id = c->last_id + 0x8000;
 	unsigned int i;

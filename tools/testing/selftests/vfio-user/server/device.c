@@ -23,16 +23,16 @@ static const uint64_t region_sizes[TDEV_NUM_REGIONS] = {
 	TDEV_VGA_SIZE,
 };
 
-uint64_t region_size(uint32_t index)
+uint64_t vts_region_size(uint32_t index)
 {
 	return index < TDEV_NUM_REGIONS ? region_sizes[index] : 0;
 }
 
-uint32_t region_flags(uint32_t index)
+uint32_t vts_region_flags(uint32_t index)
 {
 	uint32_t flags;
 
-	if (!region_size(index))
+	if (!vts_region_size(index))
 		return 0;
 	flags = VFIO_REGION_INFO_FLAG_READ | VFIO_REGION_INFO_FLAG_WRITE;
 	if (index == VFIO_PCI_BAR2_REGION_INDEX)
@@ -40,7 +40,7 @@ uint32_t region_flags(uint32_t index)
 	return flags;
 }
 
-static void msix_table_reset(struct device *d)
+static void msix_table_reset(struct vts_device *d)
 {
 	unsigned int v;
 
@@ -51,14 +51,14 @@ static void msix_table_reset(struct device *d)
 }
 
 /* Register state only: interrupts and DMA mappings survive a reset. */
-void device_reset(struct device *d)
+void vts_device_reset(struct vts_device *d)
 {
 	d->scratch = 0;
 	d->write_count = 0;
 	d->irq_count = 0;
-	config_reset(d);
+	vts_config_reset(d);
 	msix_table_reset(d);
-	engine_reset(d);
+	vts_engine_reset(d);
 }
 
 /*
@@ -68,7 +68,7 @@ void device_reset(struct device *d)
  * BAR2's size if shorter); otherwise BAR2 is memory of our own and the file
  * is only sent.  Either way REGION_READ/WRITE serve what d->bar2 holds.
  */
-static int bar2_open_file(struct device *d, const char *path)
+static int bar2_open_file(struct vts_device *d, const char *path)
 {
 	struct stat st;
 
@@ -79,31 +79,31 @@ static int bar2_open_file(struct device *d, const char *path)
 		return -errno;
 	if (!fstat(d->bar2_fd, &st) && S_ISREG(st.st_mode) &&
 	    st.st_size < TDEV_BAR2_SIZE && ftruncate(d->bar2_fd, TDEV_BAR2_SIZE))
-		vlog("--bar2-file %s: cannot grow it: %m\n", path);
+		vts_log("--bar2-file %s: cannot grow it: %m\n", path);
 	d->bar2 = mmap(NULL, TDEV_BAR2_SIZE, PROT_READ | PROT_WRITE,
 		       MAP_SHARED, d->bar2_fd, 0);
 	if (d->bar2 != MAP_FAILED) {
-		vlog("BAR2 is %s\n", path);
+		vts_log("BAR2 is %s\n", path);
 		return 0;
 	}
-	vlog("--bar2-file %s: no shared mapping (%m): sent, not used\n", path);
+	vts_log("--bar2-file %s: no shared mapping (%m): sent, not used\n", path);
 	d->bar2 = mmap(NULL, TDEV_BAR2_SIZE, PROT_READ | PROT_WRITE,
 		       MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	return d->bar2 == MAP_FAILED ? -errno : 0;
 }
 
-int device_init(struct device *d)
+int vts_device_init(struct vts_device *d)
 {
 	int err;
 
 	memset(d, 0, sizeof(*d));
 	d->dma_exec_errno = 0xffffffff;
-	irq_init(d);
-	if (opt->bar2_file) {
-		err = bar2_open_file(d, opt->bar2_file);
+	vts_irq_init(d);
+	if (vts_opt->bar2_file) {
+		err = bar2_open_file(d, vts_opt->bar2_file);
 		if (err)
 			goto fail_err;
-		device_reset(d);
+		vts_device_reset(d);
 		return 0;
 	}
 	d->bar2_fd = memfd_create("vfu-test-bar2", MFD_CLOEXEC);
@@ -115,7 +115,7 @@ int device_init(struct device *d)
 		       MAP_SHARED, d->bar2_fd, 0);
 	if (d->bar2 == MAP_FAILED)
 		goto fail;
-	device_reset(d);
+	vts_device_reset(d);
 	return 0;
 fail:
 	err = -errno;
@@ -126,17 +126,17 @@ fail_err:
 	return err;
 }
 
-void device_fini(struct device *d)
+void vts_device_fini(struct vts_device *d)
 {
-	irq_fini(d);
-	dma_fini(d);
+	vts_irq_fini(d);
+	vts_dma_fini(d);
 	if (d->bar2)
 		munmap(d->bar2, TDEV_BAR2_SIZE);
 	close(d->bar2_fd);
 	d->bar2 = NULL;
 }
 
-static uint32_t bar0_read32(const struct device *d, uint64_t reg)
+static uint32_t bar0_read32(const struct vts_device *d, uint64_t reg)
 {
 	switch (reg) {
 	case TDEV_REG_MAGIC:		return TDEV_MAGIC_VALUE;
@@ -147,11 +147,11 @@ static uint32_t bar0_read32(const struct device *d, uint64_t reg)
 	case TDEV_REG_IRQ_COUNT:	return d->irq_count;
 	case TDEV_REG_BAD_FDS:		return d->bad_fds;
 	case TDEV_REG_DMA_EXEC_ERRNO:	return d->dma_exec_errno;
-	default:			return engine_read(d, reg);
+	default:			return vts_engine_read(d, reg);
 	}
 }
 
-static void bar2_fill(struct device *d, uint32_t v)
+static void bar2_fill(struct vts_device *d, uint32_t v)
 {
 	uint32_t *p = (uint32_t *)d->bar2;
 	size_t i;
@@ -160,20 +160,20 @@ static void bar2_fill(struct device *d, uint32_t v)
 		p[i] = v;
 }
 
-static void bar0_write32(struct device *d, uint64_t reg, uint32_t v)
+static void bar0_write32(struct vts_device *d, uint64_t reg, uint32_t v)
 {
 	switch (reg) {
 	case TDEV_REG_SCRATCH:
 		d->scratch = v;
 		break;
 	case TDEV_REG_IRQ_RAISE:
-		irq_raise(d, v);
+		vts_irq_raise(d, v);
 		break;
 	case TDEV_REG_BAR2_FILL:
 		bar2_fill(d, v);
 		break;
 	default:
-		engine_write(d, reg, v);
+		vts_engine_write(d, reg, v);
 		break;
 	}
 }
@@ -185,7 +185,7 @@ static void bar0_write32(struct device *d, uint64_t reg, uint32_t v)
  * partial dword would be a torn register write, so it is ignored.  Every
  * write message counts once in WRITE_COUNT, whatever it touched.
  */
-static void bar0_access(struct device *d, uint64_t off, uint8_t *b,
+static void bar0_access(struct vts_device *d, uint64_t off, uint8_t *b,
 			uint32_t count, bool write)
 {
 	uint64_t i;
@@ -205,7 +205,7 @@ static void bar0_access(struct device *d, uint64_t off, uint8_t *b,
 }
 
 /* BAR4: the MSI-X table is plain storage; the rest (PBA) reads 0. */
-static void bar4_access(struct device *d, uint64_t off, uint8_t *b,
+static void bar4_access(struct vts_device *d, uint64_t off, uint8_t *b,
 			uint32_t count, bool write)
 {
 	uint64_t i;
@@ -220,10 +220,10 @@ static void bar4_access(struct device *d, uint64_t off, uint8_t *b,
 	}
 }
 
-int region_access(struct device *d, uint32_t index, uint64_t offset,
-		  void *buf, uint32_t count, bool write)
+int vts_region_access(struct vts_device *d, uint32_t index, uint64_t offset,
+		      void *buf, uint32_t count, bool write)
 {
-	uint64_t size = region_size(index);
+	uint64_t size = vts_region_size(index);
 
 	if (!count || !size || offset > size || count > size - offset)
 		return -EINVAL;
@@ -242,7 +242,7 @@ int region_access(struct device *d, uint32_t index, uint64_t offset,
 		bar4_access(d, offset, buf, count, write);
 		break;
 	case VFIO_PCI_CONFIG_REGION_INDEX:
-		config_access(d, offset, buf, count, write);
+		vts_config_access(d, offset, buf, count, write);
 		break;
 	}
 	return 0;

@@ -18,7 +18,7 @@
 
 #define DMA_PAGE	4096ull		/* the only pgsize we advertise */
 
-static void dma_release(struct dma_map *m)
+static void dma_release(struct vts_dma_map *m)
 {
 	if (m->va)
 		munmap(m->va, m->size);
@@ -26,7 +26,7 @@ static void dma_release(struct dma_map *m)
 		close(m->fd);
 }
 
-void dma_fini(struct device *d)
+void vts_dma_fini(struct vts_device *d)
 {
 	unsigned int i;
 
@@ -35,12 +35,12 @@ void dma_fini(struct device *d)
 	d->nr_dma = 0;
 }
 
-static bool dma_overlaps(const struct device *d, uint64_t iova, uint64_t size)
+static bool dma_overlaps(const struct vts_device *d, uint64_t iova, uint64_t size)
 {
 	unsigned int i;
 
 	for (i = 0; i < d->nr_dma; i++) {
-		const struct dma_map *m = &d->dma[i];
+		const struct vts_dma_map *m = &d->dma[i];
 
 		if (iova < m->iova + m->size && m->iova < iova + size)
 			return true;
@@ -48,7 +48,7 @@ static bool dma_overlaps(const struct device *d, uint64_t iova, uint64_t size)
 	return false;
 }
 
-static int dma_check(const struct device *d, const struct vfio_user_dma_map *m)
+static int dma_check(const struct vts_device *d, const struct vfio_user_dma_map *m)
 {
 	uint32_t known = VFIO_USER_F_DMA_REGION_READ |
 			 VFIO_USER_F_DMA_REGION_WRITE;
@@ -65,22 +65,22 @@ static int dma_check(const struct device *d, const struct vfio_user_dma_map *m)
 }
 
 /* @fd: -1, or an fd the entry takes over on success (then set to -1). */
-int dma_map(struct device *d, const struct vfio_user_dma_map *m, int *fd)
+int vts_dma_map(struct vts_device *d, const struct vfio_user_dma_map *m, int *fd)
 {
-	struct dma_map *e = &d->dma[d->nr_dma];
+	struct vts_dma_map *e = &d->dma[d->nr_dma];
 	int prot = 0, err;
 
 	err = dma_check(d, m);
 	if (err)
 		return err;
-	if (*fd >= 0 && opt->no_dma_fd)
+	if (*fd >= 0 && vts_opt->no_dma_fd)
 		return -EINVAL;
 	if (m->flags & VFIO_USER_F_DMA_REGION_READ)
 		prot |= PROT_READ;
 	if (m->flags & VFIO_USER_F_DMA_REGION_WRITE)
 		prot |= PROT_WRITE;
 
-	*e = (struct dma_map){ .iova = m->address, .size = m->size,
+	*e = (struct vts_dma_map){ .iova = m->address, .size = m->size,
 			       .offset = m->offset, .flags = m->flags,
 			       .fd = -1 };
 	if (*fd >= 0) {
@@ -110,14 +110,14 @@ int dma_map(struct device *d, const struct vfio_user_dma_map *m, int *fd)
 	return 0;
 }
 
-int dma_unmap(struct device *d, const struct vfio_user_dma_unmap *u)
+int vts_dma_unmap(struct vts_device *d, const struct vfio_user_dma_unmap *u)
 {
 	unsigned int i;
 
 	if (u->flags == VFIO_DMA_UNMAP_FLAG_ALL) {
 		if (u->address || u->size)
 			return -EINVAL;
-		dma_fini(d);
+		vts_dma_fini(d);
 		return 0;
 	}
 	if (u->flags)
@@ -137,13 +137,13 @@ int dma_unmap(struct device *d, const struct vfio_user_dma_unmap *u)
  * VFIO_USER_F_DMA_REGION_* flags in @need, or NULL.  Entries never overlap,
  * so only the one containing @iova can qualify.
  */
-const struct dma_map *dma_find(const struct device *d, uint64_t iova,
-			       uint64_t len, uint32_t need)
+const struct vts_dma_map *vts_dma_find(const struct vts_device *d, uint64_t iova,
+				       uint64_t len, uint32_t need)
 {
 	unsigned int i;
 
 	for (i = 0; i < d->nr_dma; i++) {
-		const struct dma_map *m = &d->dma[i];
+		const struct vts_dma_map *m = &d->dma[i];
 
 		if (iova < m->iova || iova - m->iova >= m->size)
 			continue;

@@ -11,9 +11,9 @@
  * transfer: a device that hits an IOMMU fault stops, it does not crash.
  *
  * Message transfers are a small state machine driven by the connection:
- * engine_pump() sends the next request once the previous one is answered
+ * vts_engine_pump() sends the next request once the previous one is answered
  * (proto.c calls it after every message it handles, so the first request
- * follows GO's reply), and engine_on_reply() takes the answers.  One
+ * follows GO's reply), and vts_engine_on_reply() takes the answers.  One
  * request at a time is plenty to exercise a client and keeps a transfer's
  * state to one counter.
  */
@@ -39,7 +39,7 @@ static volatile sig_atomic_t copying;
 
 /*
  * During a DMA copy a fault is the client refusing an IOVA: back to
- * engine_guarded_copy().  Anywhere else it is a bug of ours: die of it
+ * vts_engine_guarded_copy().  Anywhere else it is a bug of ours: die of it
  * exactly as without a handler (the signal stays blocked until we return,
  * then the default action kills us, with a core dump).
  */
@@ -54,7 +54,7 @@ static void on_fault(int sig)
 }
 
 /* Process-wide, once: signal dispositions are not per connection. */
-void engine_setup_signals(void)
+void vts_engine_setup_signals(void)
 {
 	struct sigaction sa = { .sa_handler = on_fault };
 
@@ -69,7 +69,7 @@ void engine_setup_signals(void)
  * (the handler runs with it blocked); the fences keep the compiler from
  * moving the copy outside the window in which @copying is set.
  */
-int engine_guarded_copy(void *dst, const void *src, size_t len)
+int vts_engine_guarded_copy(void *dst, const void *src, size_t len)
 {
 	if (sigsetjmp(fault_jmp, 1)) {
 		copying = 0;
@@ -85,15 +85,15 @@ int engine_guarded_copy(void *dst, const void *src, size_t len)
 
 /* ---- registers ---- */
 
-void engine_reset(struct device *d)
+void vts_engine_reset(struct vts_device *d)
 {
 	/* An outstanding request is forgotten: its reply will not match. */
 	memset(&d->eng, 0, sizeof(d->eng));
 }
 
-uint32_t engine_read(const struct device *d, uint64_t reg)
+uint32_t vts_engine_read(const struct vts_device *d, uint64_t reg)
 {
-	const struct dma_engine *e = &d->eng;
+	const struct vts_dma_engine *e = &d->eng;
 
 	switch (reg) {
 	case TDEV_REG_DMA_SRC_LO:	return e->src;
@@ -111,12 +111,12 @@ uint32_t engine_read(const struct device *d, uint64_t reg)
 }
 
 /* @err: 0 for success, else a positive errno. */
-static void finish(struct dma_engine *e, uint32_t err)
+static void finish(struct vts_dma_engine *e, uint32_t err)
 {
-	vlog("dma %s %#x bytes, iova %#llx, BAR2 %#llx: %s\n",
-	     e->to_guest ? "to guest" : "to BAR2", e->xlen,
-	     (unsigned long long)e->iova, (unsigned long long)e->bar2_off,
-	     err ? strerror(err) : "done");
+	vts_log("dma %s %#x bytes, iova %#llx, BAR2 %#llx: %s\n",
+		e->to_guest ? "to guest" : "to BAR2", e->xlen,
+		(unsigned long long)e->iova, (unsigned long long)e->bar2_off,
+		err ? strerror(err) : "done");
 	e->inflight = 0;
 	e->error = err;
 	e->status = err ? TDEV_DMA_STATUS_ERROR : TDEV_DMA_STATUS_DONE;
@@ -125,7 +125,7 @@ static void finish(struct dma_engine *e, uint32_t err)
 }
 
 /* Take the transfer from the registers; -EINVAL if it makes no sense. */
-static int xfer_setup(struct dma_engine *e, uint32_t ctrl)
+static int xfer_setup(struct vts_dma_engine *e, uint32_t ctrl)
 {
 	e->to_guest = ctrl & TDEV_DMA_CTRL_DIR_TO_GUEST;
 	e->iova = e->to_guest ? e->dst : e->src;
@@ -141,32 +141,32 @@ static int xfer_setup(struct dma_engine *e, uint32_t ctrl)
 }
 
 /* What the guest memory must allow: READ to copy from it, WRITE into it. */
-static uint32_t needed_flags(const struct dma_engine *e)
+static uint32_t needed_flags(const struct vts_dma_engine *e)
 {
 	return e->to_guest ? VFIO_USER_F_DMA_REGION_WRITE :
 			     VFIO_USER_F_DMA_REGION_READ;
 }
 
-static int copy_through_fd(struct device *d, const struct dma_map *m)
+static int copy_through_fd(struct vts_device *d, const struct vts_dma_map *m)
 {
-	struct dma_engine *e = &d->eng;
+	struct vts_dma_engine *e = &d->eng;
 	uint8_t *guest = (uint8_t *)m->va + (e->iova - m->iova);
 	uint8_t *bar2 = d->bar2 + e->bar2_off;
 
 	e->mode_used = TDEV_DMA_MODE_FD;
 	if (e->to_guest)
-		return engine_guarded_copy(guest, bar2, e->xlen);
-	return engine_guarded_copy(bar2, guest, e->xlen);
+		return vts_engine_guarded_copy(guest, bar2, e->xlen);
+	return vts_engine_guarded_copy(bar2, guest, e->xlen);
 }
 
 /*
  * GO: pick the way to guest memory (test_device.h).  --dma-rogue asks for
  * no permission and, finding no entry, uses messages rather than failing.
  */
-static void engine_go(struct device *d, uint32_t ctrl)
+static void engine_go(struct vts_device *d, uint32_t ctrl)
 {
-	struct dma_engine *e = &d->eng;
-	const struct dma_map *m;
+	struct vts_dma_engine *e = &d->eng;
+	const struct vts_dma_map *m;
 	int err;
 
 	e->error = 0;
@@ -175,8 +175,8 @@ static void engine_go(struct device *d, uint32_t ctrl)
 		finish(e, -err);
 		return;
 	}
-	m = dma_find(d, e->iova, e->xlen, opt->dma_rogue ? 0 : needed_flags(e));
-	if (!m && !opt->dma_rogue) {
+	m = vts_dma_find(d, e->iova, e->xlen, vts_opt->dma_rogue ? 0 : needed_flags(e));
+	if (!m && !vts_opt->dma_rogue) {
 		finish(e, EFAULT);
 		return;
 	}
@@ -184,14 +184,14 @@ static void engine_go(struct device *d, uint32_t ctrl)
 		finish(e, -copy_through_fd(d, m));
 		return;
 	}
-	/* By messages: engine_pump() sends the first request. */
+	/* By messages: vts_engine_pump() sends the first request. */
 	e->mode_used = TDEV_DMA_MODE_MSG;
 	e->status = TDEV_DMA_STATUS_BUSY;
 }
 
-static void engine_ctrl(struct device *d, uint32_t v)
+static void engine_ctrl(struct vts_device *d, uint32_t v)
 {
-	struct dma_engine *e = &d->eng;
+	struct vts_dma_engine *e = &d->eng;
 
 	if (e->status == TDEV_DMA_STATUS_BUSY)
 		return;		/* one transfer at a time */
@@ -206,7 +206,7 @@ static void engine_ctrl(struct device *d, uint32_t v)
  * mprotect() or soft-dirty tracking does behind a device model's back.
  * Only the client's kernel sees the difference: the next write faults.
  */
-static void engine_wrprotect(struct device *d, uint32_t v)
+static void engine_wrprotect(struct vts_device *d, uint32_t v)
 {
 	unsigned int i;
 	int fd;
@@ -214,14 +214,14 @@ static void engine_wrprotect(struct device *d, uint32_t v)
 	if (v & TDEV_DMA_WRPROTECT_SOFT_DIRTY) {
 		fd = open("/proc/self/clear_refs", O_WRONLY | O_CLOEXEC);
 		if (fd < 0 || write(fd, "4", 1) != 1)
-			vlog("clear_refs: %m\n");
+			vts_log("clear_refs: %m\n");
 		if (fd >= 0)
 			close(fd);
 	}
 	if (!(v & TDEV_DMA_WRPROTECT_MPROTECT))
 		return;
 	for (i = 0; i < d->nr_dma; i++) {
-		const struct dma_map *m = &d->dma[i];
+		const struct vts_dma_map *m = &d->dma[i];
 		int prot = 0;
 
 		if (!m->va)
@@ -232,8 +232,8 @@ static void engine_wrprotect(struct device *d, uint32_t v)
 			prot |= PROT_WRITE;
 		if (mprotect(m->va, m->size, PROT_READ) ||
 		    mprotect(m->va, m->size, prot))
-			vlog("mprotect of dma map %#llx: %m\n",
-			     (unsigned long long)m->iova);
+			vts_log("mprotect of dma map %#llx: %m\n",
+				(unsigned long long)m->iova);
 	}
 }
 
@@ -247,9 +247,9 @@ static void set_hi(uint64_t *r, uint32_t v)
 	*r = (*r & 0xffffffffull) | (uint64_t)v << 32;
 }
 
-void engine_write(struct device *d, uint64_t reg, uint32_t v)
+void vts_engine_write(struct vts_device *d, uint64_t reg, uint32_t v)
 {
-	struct dma_engine *e = &d->eng;
+	struct vts_dma_engine *e = &d->eng;
 
 	switch (reg) {
 	case TDEV_REG_DMA_SRC_LO:	set_lo(&e->src, v); break;
@@ -265,17 +265,17 @@ void engine_write(struct device *d, uint64_t reg, uint32_t v)
 /* ---- message mode ---- */
 
 /* DMA_READ fetches guest memory into BAR2, DMA_WRITE stores BAR2 there. */
-static uint16_t request_cmd(const struct dma_engine *e)
+static uint16_t request_cmd(const struct vts_dma_engine *e)
 {
 	return e->to_guest ? VFIO_USER_DMA_WRITE : VFIO_USER_DMA_READ;
 }
 
 /* Send the request for the next @n bytes; it carries them for DMA_WRITE. */
-static void send_request(struct conn *c, uint32_t n)
+static void send_request(struct vts_conn *c, uint32_t n)
 {
-	struct dma_engine *e = &c->dev.eng;
+	struct vts_dma_engine *e = &c->dev.eng;
 	size_t data = e->to_guest ? n : 0;
-	size_t size = HDR_SIZE + sizeof(struct vfio_user_dma_access) + data;
+	size_t size = VTS_HDR_SIZE + sizeof(struct vfio_user_dma_access) + data;
 	struct vfio_user_header *h = malloc(size);
 	struct vfio_user_dma_access *a = (void *)(h + 1);
 
@@ -294,8 +294,8 @@ static void send_request(struct conn *c, uint32_t n)
 	memcpy(a->data, c->dev.bar2 + e->bar2_off + e->done, data);
 	e->req_id = h->msg_id;
 	e->inflight = n;
-	log_msg("->", h, 0);
-	conn_emit(c, h, size, NULL, 0, EMIT_REQUEST);
+	vts_log_msg("->", h, 0);
+	vts_conn_emit(c, h, size, NULL, 0, VTS_EMIT_REQUEST);
 	free(h);
 }
 
@@ -304,9 +304,9 @@ static void send_request(struct conn *c, uint32_t n)
  * awaiting a reply.  The table is checked for every request (not only at
  * GO) so that a DMA_UNMAP mid-transfer stops it, as it must.
  */
-void engine_pump(struct conn *c)
+void vts_engine_pump(struct vts_conn *c)
 {
-	struct dma_engine *e = &c->dev.eng;
+	struct vts_dma_engine *e = &c->dev.eng;
 	uint64_t iova;
 	uint32_t n;
 
@@ -320,7 +320,7 @@ void engine_pump(struct conn *c)
 	if (n > c->max_xfer)
 		n = c->max_xfer;
 	iova = e->iova + e->done;
-	if (!opt->dma_rogue && !dma_find(&c->dev, iova, n, needed_flags(e))) {
+	if (!vts_opt->dma_rogue && !vts_dma_find(&c->dev, iova, n, needed_flags(e))) {
 		finish(e, EFAULT);
 		return;
 	}
@@ -328,7 +328,7 @@ void engine_pump(struct conn *c)
 }
 
 /* 0, or the errno that ends the transfer, for the reply to our request. */
-static uint32_t check_reply(const struct dma_engine *e,
+static uint32_t check_reply(const struct vts_dma_engine *e,
 			    const struct vfio_user_header *h,
 			    const struct vfio_user_dma_access *a, size_t len)
 {
@@ -346,10 +346,10 @@ static uint32_t check_reply(const struct dma_engine *e,
  * A reply from the client.  Not to our outstanding request (a late one
  * after DEVICE_RESET, or anything else): dropped, as all replies used to be.
  */
-void engine_on_reply(struct conn *c, const struct vfio_user_header *h,
-		     const void *payload, size_t len)
+void vts_engine_on_reply(struct vts_conn *c, const struct vfio_user_header *h,
+			 const void *payload, size_t len)
 {
-	struct dma_engine *e = &c->dev.eng;
+	struct vts_dma_engine *e = &c->dev.eng;
 	const struct vfio_user_dma_access *a = payload;
 	uint32_t err;
 
@@ -366,5 +366,5 @@ void engine_on_reply(struct conn *c, const struct vfio_user_header *h,
 		       e->inflight);
 	e->done += e->inflight;
 	e->inflight = 0;
-	engine_pump(c);
+	vts_engine_pump(c);
 }

@@ -70,7 +70,7 @@
 #define BATCH_MAX	(64u << 10)	/* bytes of frames per send */
 #define BATCH_FRAMES	32
 #define MAX_DMA_DATA	VFIO_USER_DEFAULT_MAX_DATA_XFER	/* the client's */
-#define FRAME_MAX	(HDR_SIZE + sizeof(struct vfio_user_dma_access) + \
+#define FRAME_MAX	(VTS_HDR_SIZE + sizeof(struct vfio_user_dma_access) + \
 			 MAX_DMA_DATA + 64)
 #define FATAL_PERCENT	60
 #define BIND_PERCENT	25
@@ -174,38 +174,38 @@ static void flip_bits(uint64_t *x, uint8_t *p, size_t len, unsigned int n)
  * ("armed"), so that a client knows the silence that follows is for good
  * ("mute"), or that it would take a command to end it.
  */
-void fuzz_report(const struct conn *c)
+void vts_fuzz_report(const struct vts_conn *c)
 {
-	const struct fuzz_state *fz = &c->fz;
+	const struct vts_fuzz_state *fz = &c->fz;
 	char tmp[4096];
 	FILE *f;
 
-	if (!opt->fuzz_count_file)
+	if (!vts_opt->fuzz_count_file)
 		return;
-	snprintf(tmp, sizeof(tmp), "%s.tmp", opt->fuzz_count_file);
+	snprintf(tmp, sizeof(tmp), "%s.tmp", vts_opt->fuzz_count_file);
 	f = fopen(tmp, "w");
 	if (!f) {
-		vlog("fuzz: %s: %m\n", tmp);
+		vts_log("fuzz: %s: %m\n", tmp);
 		return;
 	}
 	fprintf(f, "seed %llu\nframes %lu\ngenerated %lu\nreplies %lu\n"
 		"mutated %lu\ntouches %lu\nend %s\ndone %d\nbind %s\n"
 		"fd_frames %lu\nfds %lu\narmed %s\nmute %d\n",
-		(unsigned long long)opt->fuzz_seed, fz->frames, fz->generated,
+		(unsigned long long)vts_opt->fuzz_seed, fz->frames, fz->generated,
 		fz->replies, fz->mutated, fz->touches,
 		fz->end ? fz->end : "none", fz->done,
 		fz->bind ? fz->bind : "intact", fz->fd_frames, fz->fds_sent,
 		fz->fatal_reply >= 0 ? fatal_names[fz->fatal_reply] : "none",
 		c->mute);
-	if (fclose(f) || rename(tmp, opt->fuzz_count_file))
-		vlog("fuzz: %s: %m\n", opt->fuzz_count_file);
+	if (fclose(f) || rename(tmp, vts_opt->fuzz_count_file))
+		vts_log("fuzz: %s: %m\n", vts_opt->fuzz_count_file);
 }
 
 /* ---- sending ---- */
 
-static void count_frame(struct conn *c, bool generated)
+static void count_frame(struct vts_conn *c, bool generated)
 {
-	struct fuzz_state *fz = &c->fz;
+	struct vts_fuzz_state *fz = &c->fz;
 
 	fz->frames++;
 	if (generated)
@@ -213,31 +213,31 @@ static void count_frame(struct conn *c, bool generated)
 	else
 		fz->replies++;
 	/* Generated frames only: replies come when the client sends. */
-	if (!fz->done && fz->generated >= opt->fuzz_frames) {
+	if (!fz->done && fz->generated >= vts_opt->fuzz_frames) {
 		fz->done = true;
-		vlog("fuzz: budget of %lu frames spent\n", opt->fuzz_frames);
-		fuzz_report(c);
+		vts_log("fuzz: budget of %lu frames spent\n", vts_opt->fuzz_frames);
+		vts_fuzz_report(c);
 	}
 }
 
-static void flush(struct conn *c)
+static void flush(struct vts_conn *c)
 {
-	struct fuzz_state *fz = &c->fz;
+	struct vts_fuzz_state *fz = &c->fz;
 
 	if (fz->buf_len)
-		conn_emit(c, fz->buf, fz->buf_len, NULL, 0, EMIT_REQUEST);
+		vts_conn_emit(c, fz->buf, fz->buf_len, NULL, 0, VTS_EMIT_REQUEST);
 	fz->buf_len = 0;
 }
 
 /* A generated frame goes into the batch, or alone when it is large. */
-static void emit(struct conn *c, const uint8_t *p, size_t len)
+static void emit(struct vts_conn *c, const uint8_t *p, size_t len)
 {
-	struct fuzz_state *fz = &c->fz;
+	struct vts_fuzz_state *fz = &c->fz;
 
 	if (fz->buf_len + len > BATCH_MAX)
 		flush(c);
 	if (len > BATCH_MAX) {
-		conn_emit(c, p, len, NULL, 0, EMIT_REQUEST);
+		vts_conn_emit(c, p, len, NULL, 0, VTS_EMIT_REQUEST);
 	} else {
 		memcpy(fz->buf + fz->buf_len, p, len);
 		fz->buf_len += len;
@@ -250,33 +250,33 @@ static void emit(struct conn *c, const uint8_t *p, size_t len)
  * 2 ms: the client sees a frame arrive in parts, in the header or in the
  * payload.  Whatever is emitted after waits behind the pieces.
  */
-static void emit_split(struct conn *c, uint64_t *x, const uint8_t *p,
+static void emit_split(struct vts_conn *c, uint64_t *x, const uint8_t *p,
 		       size_t len)
 {
 	size_t cut = 1 + rnd(x, len - 1), cut2;
 
 	flush(c);
-	conn_emit(c, p, cut, NULL, 0, EMIT_REQUEST);
+	vts_conn_emit(c, p, cut, NULL, 0, VTS_EMIT_REQUEST);
 	if (len - cut > 1 && rnd(x, 2)) {
 		cut2 = cut + 1 + rnd(x, len - cut - 1);
-		conn_emit_at(c, p + cut, cut2 - cut, NULL, 0,
-			     now_ns() + rnd(x, 2000000));
+		vts_conn_emit_at(c, p + cut, cut2 - cut, NULL, 0,
+				 vts_now_ns() + rnd(x, 2000000));
 		cut = cut2;
 	}
-	conn_emit_at(c, p + cut, len - cut, NULL, 0,
-		     now_ns() + rnd(x, 2000000));
+	vts_conn_emit_at(c, p + cut, len - cut, NULL, 0,
+			 vts_now_ns() + rnd(x, 2000000));
 }
 
 /* ---- generated frames ---- */
 
-static const struct dma_map *window(const struct conn *c)
+static const struct vts_dma_map *window(const struct vts_conn *c)
 {
 	return c->dev.nr_dma ? &c->dev.dma[0] : NULL;
 }
 
-static uint64_t pick_addr(struct conn *c, uint64_t *x)
+static uint64_t pick_addr(struct vts_conn *c, uint64_t *x)
 {
-	const struct dma_map *w = window(c);
+	const struct vts_dma_map *w = window(c);
 	uint64_t base = w ? w->iova : 0, size = w ? w->size : 1ull << 40;
 
 	switch (rnd(x, 16)) {
@@ -328,10 +328,10 @@ static uint64_t pick_count(uint64_t *x)
  * flag, silently serve or drop) without breaking the connection: the
  * payload length is always within what the driver frames.
  */
-static size_t build_dma(struct conn *c, uint64_t *x, uint8_t *p)
+static size_t build_dma(struct vts_conn *c, uint64_t *x, uint8_t *p)
 {
 	struct vfio_user_header *h = (void *)p;
-	struct vfio_user_dma_access *a = (void *)(p + HDR_SIZE);
+	struct vfio_user_dma_access *a = (void *)(p + VTS_HDR_SIZE);
 	bool write = rnd(x, 2);
 	size_t data = 0;
 
@@ -353,7 +353,7 @@ static size_t build_dma(struct conn *c, uint64_t *x, uint8_t *p)
 	*h = (struct vfio_user_header){
 		.msg_id = rnd(x, 16) ? c->req_id++ : (uint16_t)next(x),
 		.command = write ? VFIO_USER_DMA_WRITE : VFIO_USER_DMA_READ,
-		.msg_size = HDR_SIZE + sizeof(*a) + data,
+		.msg_size = VTS_HDR_SIZE + sizeof(*a) + data,
 		.flags = VFIO_USER_F_TYPE_COMMAND |
 			 (rnd(x, 8) ? 0 : VFIO_USER_F_NO_REPLY),
 	};
@@ -361,9 +361,9 @@ static size_t build_dma(struct conn *c, uint64_t *x, uint8_t *p)
 }
 
 /* Read or write through the zero-copy window, as a device's DMA would. */
-static void touch_window(struct conn *c, uint64_t *x)
+static void touch_window(struct vts_conn *c, uint64_t *x)
 {
-	const struct dma_map *w = window(c);
+	const struct vts_dma_map *w = window(c);
 	static uint8_t scratch[4096];
 	uint64_t iova, off;
 	size_t len = 1 + rnd(x, sizeof(scratch));
@@ -378,14 +378,14 @@ static void touch_window(struct conn *c, uint64_t *x)
 		len = w->size - off;
 	if (rnd(x, 2) && (w->flags & VFIO_USER_F_DMA_REGION_WRITE)) {
 		fill_random(x, scratch, len);
-		engine_guarded_copy((uint8_t *)w->va + off, scratch, len);
+		vts_engine_guarded_copy((uint8_t *)w->va + off, scratch, len);
 	} else {
-		engine_guarded_copy(scratch, (uint8_t *)w->va + off, len);
+		vts_engine_guarded_copy(scratch, (uint8_t *)w->va + off, len);
 	}
 	c->fz.touches++;
 }
 
-static int open_fd(uint64_t *x, struct conn *c)
+static int open_fd(uint64_t *x, struct vts_conn *c)
 {
 	switch (rnd(x, 4)) {
 	case 0:
@@ -401,7 +401,7 @@ static int open_fd(uint64_t *x, struct conn *c)
 }
 
 /* Send @len bytes of @p with one or two fds of various kinds attached. */
-static void emit_with_fds(struct conn *c, uint64_t *x, const uint8_t *p,
+static void emit_with_fds(struct vts_conn *c, uint64_t *x, const uint8_t *p,
 			  size_t len)
 {
 	int fds[2] = { -1, -1 };
@@ -415,7 +415,7 @@ static void emit_with_fds(struct conn *c, uint64_t *x, const uint8_t *p,
 			break;
 		}
 	}
-	conn_emit(c, p, len, fds, n, EMIT_REQUEST);
+	vts_conn_emit(c, p, len, fds, n, VTS_EMIT_REQUEST);
 	c->fz.fd_frames++;
 	c->fz.fds_sent += n;
 	for (i = 0; i < n; i++)
@@ -423,7 +423,7 @@ static void emit_with_fds(struct conn *c, uint64_t *x, const uint8_t *p,
 }
 
 /* The connection-ending event of a generated frame; then silence. */
-static void emit_fatal(struct conn *c, uint64_t *x, enum fatal_kind k)
+static void emit_fatal(struct vts_conn *c, uint64_t *x, enum fatal_kind k)
 {
 	static const uint16_t cmds[] = {
 		0, VFIO_USER_VERSION, VFIO_USER_DMA_MAP, VFIO_USER_REGION_READ,
@@ -437,7 +437,7 @@ static void emit_fatal(struct conn *c, uint64_t *x, enum fatal_kind k)
 	flush(c);
 	switch (k) {
 	case F_UNSOLICITED:
-		h->msg_id = conn_unused_id(c);
+		h->msg_id = vts_conn_unused_id(c);
 		h->flags = VFIO_USER_F_TYPE_REPLY;
 		h->command = rnd(x, VFIO_USER_MAX_COMMAND);
 		break;
@@ -463,38 +463,38 @@ static void emit_fatal(struct conn *c, uint64_t *x, enum fatal_kind k)
 	case F_BAD_LEN:
 		/* A DMA_READ carries exactly its 16 bytes; either has at least. */
 		h->command = VFIO_USER_DMA_READ;
-		h->msg_size = HDR_SIZE + (rnd(x, 2) ? 17 + rnd(x, 64) : rnd(x, 16));
+		h->msg_size = VTS_HDR_SIZE + (rnd(x, 2) ? 17 + rnd(x, 64) : rnd(x, 16));
 		len = h->msg_size;
 		break;
 	case F_OVERSIZE:
 		/* Framed, but more than the client's max_data_xfer_size. */
 		h->command = VFIO_USER_DMA_WRITE;
-		h->msg_size = HDR_SIZE + sizeof(struct vfio_user_dma_access) +
+		h->msg_size = VTS_HDR_SIZE + sizeof(struct vfio_user_dma_access) +
 			      MAX_DMA_DATA + 1 + rnd(x, 64);
 		len = h->msg_size;
 		break;
 	case F_HUGE:
 		h->msg_size = rnd(x, 2) ? 0xffffffffu - rnd(x, 16) :
-			      HDR_SIZE + (1u << 20) + 32 + 1 + rnd(x, 1u << 30);
-		len = HDR_SIZE + rnd(x, 64);
+			      VTS_HDR_SIZE + (1u << 20) + 32 + 1 + rnd(x, 1u << 30);
+		len = VTS_HDR_SIZE + rnd(x, 64);
 		break;
 	case F_TINY:
-		h->msg_size = rnd(x, HDR_SIZE);
-		len = HDR_SIZE;
+		h->msg_size = rnd(x, VTS_HDR_SIZE);
+		len = VTS_HDR_SIZE;
 		break;
 	case F_FDS:
 		emit_with_fds(c, x, frame, len);
 		break;
 	case F_PARTIAL_CLOSE:
-		conn_emit(c, frame, 1 + rnd(x, len - 1), NULL, 0,
-			  EMIT_REQUEST | EMIT_CLOSE_AFTER);
+		vts_conn_emit(c, frame, 1 + rnd(x, len - 1), NULL, 0,
+			      VTS_EMIT_REQUEST | VTS_EMIT_CLOSE_AFTER);
 		mute = false;
 		break;
 	case F_STALL:
 		len = 1 + rnd(x, len - 1);
 		break;
 	case F_GARBAGE:
-		len = HDR_SIZE + rnd(x, 256);
+		len = VTS_HDR_SIZE + rnd(x, 256);
 		fill_random(x, frame, len);
 		break;
 	case F_CLOSE:
@@ -502,46 +502,46 @@ static void emit_fatal(struct conn *c, uint64_t *x, enum fatal_kind k)
 		mute = false;
 		break;
 	case F_HDR_FLIP:
-		flip_bits(x, frame, HDR_SIZE, 1 + rnd(x, 3));
+		flip_bits(x, frame, VTS_HDR_SIZE, 1 + rnd(x, 3));
 		break;
 	default:
 		/* A reply kind: armed for the next reply, generation stops. */
 		c->fz.fatal_reply = k;
-		fuzz_report(c);		/* "armed": a test may want to ask */
+		vts_fuzz_report(c);		/* "armed": a test may want to ask */
 		return;
 	}
 	if (k != F_FDS && k != F_PARTIAL_CLOSE && k != F_CLOSE)
-		conn_emit(c, frame, len, NULL, 0, EMIT_REQUEST);
+		vts_conn_emit(c, frame, len, NULL, 0, VTS_EMIT_REQUEST);
 	count_frame(c, true);
 	c->fz.end = fatal_names[k];
 	c->fz.fatal_sent = true;
-	vlog("fuzz: connection-ending event %s at frame %lu\n", fatal_names[k],
-	     c->fz.frames);
+	vts_log("fuzz: connection-ending event %s at frame %lu\n", fatal_names[k],
+		c->fz.frames);
 	/*
 	 * Sent (or queued) already: muting stops what follows, not this.  A
 	 * client that tolerated it notices the silence, in a timeout.
 	 */
 	if (mute)
 		c->mute = true;
-	fuzz_report(c);			/* "end", "mute": nothing more comes */
+	vts_fuzz_report(c);			/* "end", "mute": nothing more comes */
 }
 
-bool fuzz_wants_send(const struct conn *c)
+bool vts_fuzz_wants_send(const struct vts_conn *c)
 {
-	const struct fuzz_state *fz = &c->fz;
+	const struct vts_fuzz_state *fz = &c->fz;
 
 	return fz->active && !fz->fatal_sent && fz->fatal_reply < 0 &&
 	       !c->dead && !c->mute;
 }
 
 /* The send queue ran empty: add a batch of frames. */
-void fuzz_pump(struct conn *c)
+void vts_fuzz_pump(struct vts_conn *c)
 {
-	struct fuzz_state *fz = &c->fz;
+	struct vts_fuzz_state *fz = &c->fz;
 	uint64_t *x = &fz->gen;
 	unsigned int i, n = fz->done ? CALM_FRAMES : BATCH_FRAMES;
 
-	for (i = 0; i < n && fuzz_wants_send(c) && conn_txq_empty(c); i++) {
+	for (i = 0; i < n && vts_fuzz_wants_send(c) && vts_conn_txq_empty(c); i++) {
 		size_t len;
 
 		if (!fz->done && fz->generated >= fz->fatal_at) {
@@ -554,7 +554,7 @@ void fuzz_pump(struct conn *c)
 		switch (rnd(x, 20)) {
 		case 0 ... 1:
 			/* Bit flips in the payload: other address, count. */
-			flip_bits(x, frame + HDR_SIZE, len - HDR_SIZE,
+			flip_bits(x, frame + VTS_HDR_SIZE, len - VTS_HDR_SIZE,
 				  1 + rnd(x, 4));
 			emit(c, frame, len);
 			break;
@@ -568,10 +568,10 @@ void fuzz_pump(struct conn *c)
 	}
 	flush(c);
 	/* Calm after the budget: pace the harmless frames. */
-	if (fz->done && fuzz_wants_send(c) && conn_txq_empty(c)) {
+	if (fz->done && vts_fuzz_wants_send(c) && vts_conn_txq_empty(c)) {
 		size_t len = build_dma(c, x, frame);
 
-		conn_emit_at(c, frame, len, NULL, 0, now_ns() + 1000000);
+		vts_conn_emit_at(c, frame, len, NULL, 0, vts_now_ns() + 1000000);
 		count_frame(c, true);
 	}
 }
@@ -608,11 +608,11 @@ static const char *const fdm_names[NR_FDM] = {
 };
 
 /*
- * Reply @msg (@len bytes in MAX_MSG_SIZE of room; @fd the fd it carries,
+ * Reply @msg (@len bytes in VTS_MAX_MSG_SIZE of room; @fd the fd it carries,
  * or -1) goes out with fds attached, its own first:
  *   plain     as it is, with one or two fds;
  *   error     an error reply (the header alone) with one or two;
- *   many      as it is, with 2 to TX_MAX_FDS: more than a reply carries,
+ *   many      as it is, with 2 to VTS_TX_MAX_FDS: more than a reply carries,
  *             at times more than the client has room for;
  *   eof       the header with one or two, part of the payload, EOF;
  *   oversize  with one or two, a header announcing more than any reply
@@ -622,30 +622,30 @@ static const char *const fdm_names[NR_FDM] = {
  * exit, so that a reference the client put and did not own shows at our
  * exit, in the kernel's check at close, not later and elsewhere.
  */
-static void emit_fd_mangle(struct conn *c, uint64_t *x, uint8_t *msg,
+static void emit_fd_mangle(struct vts_conn *c, uint64_t *x, uint8_t *msg,
 			   size_t len, int fd, enum fd_mangle k)
 {
 	struct vfio_user_header *h = (void *)msg;
 	unsigned int n = 1 + rnd(x, 2), own = 0, i, flags = 0;
-	int fds[TX_MAX_FDS];
+	int fds[VTS_TX_MAX_FDS];
 
 	switch (k) {
 	case FDM_ERROR:
 		h->flags |= VFIO_USER_F_ERROR;
 		h->error_reply = pick_errno(x);
-		h->msg_size = len = HDR_SIZE;
+		h->msg_size = len = VTS_HDR_SIZE;
 		break;
 	case FDM_MANY:
-		n = 2 + rnd(x, TX_MAX_FDS - 1);
+		n = 2 + rnd(x, VTS_TX_MAX_FDS - 1);
 		break;
 	case FDM_EOF:
-		len = HDR_SIZE + (len > HDR_SIZE ? rnd(x, len - HDR_SIZE) : 0);
-		flags = EMIT_CLOSE_AFTER;
+		len = VTS_HDR_SIZE + (len > VTS_HDR_SIZE ? rnd(x, len - VTS_HDR_SIZE) : 0);
+		flags = VTS_EMIT_CLOSE_AFTER;
 		break;
 	case FDM_OVERSIZE:
-		h->msg_size = HDR_SIZE + MAX_DMA_DATA + 64 + 1 + rnd(x, 1u << 20);
-		len = HDR_SIZE + rnd(x, 4096);
-		fill_random(x, msg + HDR_SIZE, len - HDR_SIZE);
+		h->msg_size = VTS_HDR_SIZE + MAX_DMA_DATA + 64 + 1 + rnd(x, 1u << 20);
+		len = VTS_HDR_SIZE + rnd(x, 4096);
+		fill_random(x, msg + VTS_HDR_SIZE, len - VTS_HDR_SIZE);
 		break;
 	default:
 		break;
@@ -660,7 +660,7 @@ static void emit_fd_mangle(struct conn *c, uint64_t *x, uint8_t *msg,
 	}
 	n = i;
 	flush(c);
-	conn_emit(c, msg, len, fds, n, flags);
+	vts_conn_emit(c, msg, len, fds, n, flags);
 	c->fz.fd_frames++;
 	c->fz.fds_sent += n;
 	for (i = own; i < n; i++)
@@ -670,16 +670,16 @@ static void emit_fd_mangle(struct conn *c, uint64_t *x, uint8_t *msg,
 }
 
 /* The armed connection-ending event, on the correct reply @msg. */
-static void reply_fatal(struct conn *c, uint64_t *x, uint8_t *msg, size_t len,
+static void reply_fatal(struct vts_conn *c, uint64_t *x, uint8_t *msg, size_t len,
 			int fd)
 {
 	struct vfio_user_header *h = (void *)msg;
 	enum fatal_kind k = c->fz.fatal_reply;
-	size_t payload = len - HDR_SIZE;
+	size_t payload = len - VTS_HDR_SIZE;
 
 	switch (k) {
 	case R_WRONG_ID:
-		h->msg_id = conn_unused_id(c);
+		h->msg_id = vts_conn_unused_id(c);
 		break;
 	case R_WRONG_CMD:
 		h->command ^= 1 + rnd(x, 15);
@@ -693,8 +693,8 @@ static void reply_fatal(struct conn *c, uint64_t *x, uint8_t *msg, size_t len,
 		/* nothing to cut, so add */
 		__attribute__((fallthrough));
 	case R_EXTEND:
-		/* @msg has MAX_MSG_SIZE bytes: a full 1 MiB read gets cut. */
-		if (len + 64 > MAX_MSG_SIZE) {
+		/* @msg has VTS_MAX_MSG_SIZE bytes: a full 1 MiB read gets cut. */
+		if (len + 64 > VTS_MAX_MSG_SIZE) {
 			h->msg_size -= 1 + rnd(x, payload);
 			len = h->msg_size;
 			break;
@@ -704,7 +704,7 @@ static void reply_fatal(struct conn *c, uint64_t *x, uint8_t *msg, size_t len,
 		len = h->msg_size;
 		break;
 	case R_DUP:
-		conn_emit(c, msg, len, NULL, 0, 0);
+		vts_conn_emit(c, msg, len, NULL, 0, 0);
 		break;
 	case R_SILENT:
 		len = 0;
@@ -714,24 +714,24 @@ static void reply_fatal(struct conn *c, uint64_t *x, uint8_t *msg, size_t len,
 		len = 0;
 		break;
 	case R_STALL:
-		if (!payload && len + 64 <= MAX_MSG_SIZE) {
+		if (!payload && len + 64 <= VTS_MAX_MSG_SIZE) {
 			h->msg_size += 1 + rnd(x, 64);
 			fill_random(x, msg + len, h->msg_size - len);
 		}
-		len = HDR_SIZE + rnd(x, h->msg_size - HDR_SIZE);
+		len = VTS_HDR_SIZE + rnd(x, h->msg_size - VTS_HDR_SIZE);
 		break;
 	default:
 		break;
 	}
 	if (len)
-		conn_emit(c, msg, len, NULL, 0, 0);
+		vts_conn_emit(c, msg, len, NULL, 0, 0);
 	c->fz.end = fatal_names[k];
 	c->fz.fatal_sent = true;
 	c->fz.fatal_reply = -1;
 	c->mute = true;
-	vlog("fuzz: connection-ending event %s at frame %lu\n", fatal_names[k],
-	     c->fz.frames);
-	fuzz_report(c);
+	vts_log("fuzz: connection-ending event %s at frame %lu\n", fatal_names[k],
+		c->fz.frames);
+	vts_fuzz_report(c);
 }
 
 /* ---- the bind handshake ---- */
@@ -784,19 +784,19 @@ static size_t nested_json(char *p, size_t room, unsigned int depth)
 }
 
 /*
- * The planned bind reply: @msg is the correct reply (MAX_MSG_SIZE bytes of
+ * The planned bind reply: @msg is the correct reply (VTS_MAX_MSG_SIZE bytes of
  * room), @fd the region fd it carries or -1.  Mangled in one of a few
  * ways: bits, a 32-bit field, the length, an error, the JSON.
  */
-static void bind_mangle(struct conn *c, uint64_t *x, uint8_t *msg, size_t len,
+static void bind_mangle(struct vts_conn *c, uint64_t *x, uint8_t *msg, size_t len,
 			int fd)
 {
 	static const uint32_t values[] = {
 		0, 1, 0x7fffffff, 0x80000000, 0xffffffff, 16, 32, 4096,
 	};
 	struct vfio_user_header *h = (void *)msg;
-	struct fuzz_state *fz = &c->fz;
-	size_t payload = len - HDR_SIZE, off;
+	struct vts_fuzz_state *fz = &c->fz;
+	size_t payload = len - VTS_HDR_SIZE, off;
 	uint32_t v;
 
 	switch (rnd(x, 8)) {
@@ -805,14 +805,14 @@ static void bind_mangle(struct conn *c, uint64_t *x, uint8_t *msg, size_t len,
 
 		fz->bind = fdm_names[k];
 		emit_fd_mangle(c, x, msg, len, fd, k);
-		vlog("fuzz: bind reply %u (command %u) mangled: %s\n",
-		     fz->bind_replies, h->command, fz->bind);
-		fuzz_report(c);
+		vts_log("fuzz: bind reply %u (command %u) mangled: %s\n",
+			fz->bind_replies, h->command, fz->bind);
+		vts_fuzz_report(c);
 		return;
 	}
 	case 0:
 		fz->bind = "bit-flips";
-		flip_bits(x, msg + HDR_SIZE, payload, 1 + rnd(x, 8));
+		flip_bits(x, msg + VTS_HDR_SIZE, payload, 1 + rnd(x, 8));
 		break;
 	case 1:
 		fz->bind = "field";
@@ -821,7 +821,7 @@ static void bind_mangle(struct conn *c, uint64_t *x, uint8_t *msg, size_t len,
 		off = rnd(x, payload / 4) * 4;
 		v = rnd(x, 2) ? values[rnd(x, ARRAY_SIZE(values))] :
 				(uint32_t)next(x);
-		memcpy(msg + HDR_SIZE + off, &v, 4);
+		memcpy(msg + VTS_HDR_SIZE + off, &v, 4);
 		break;
 	case 2:
 		fz->bind = "truncated";
@@ -838,18 +838,18 @@ static void bind_mangle(struct conn *c, uint64_t *x, uint8_t *msg, size_t len,
 		fz->bind = "error";
 		h->flags |= VFIO_USER_F_ERROR;
 		h->error_reply = pick_errno(x);
-		h->msg_size = HDR_SIZE;
+		h->msg_size = VTS_HDR_SIZE;
 		fd = -1;
 		break;
 	default:
 		fz->bind = "json";
 		if (h->command != VFIO_USER_VERSION) {
-			flip_bits(x, msg + HDR_SIZE, payload < 32 ? payload : 32,
+			flip_bits(x, msg + VTS_HDR_SIZE, payload < 32 ? payload : 32,
 				  1 + rnd(x, 4));
 			break;
 		}
 		/* After major and minor: the JSON, NUL-terminated or not. */
-		off = HDR_SIZE + sizeof(struct vfio_user_version);
+		off = VTS_HDR_SIZE + sizeof(struct vfio_user_version);
 		if (rnd(x, 4) == 0) {
 			len = nested_json((char *)msg + off, 60000,
 					  1 + rnd(x, 4000));
@@ -864,27 +864,27 @@ static void bind_mangle(struct conn *c, uint64_t *x, uint8_t *msg, size_t len,
 		h->msg_size = off + len;
 		break;
 	}
-	conn_emit(c, msg, h->msg_size, &fd, fd >= 0, 0);
-	vlog("fuzz: bind reply %u (command %u) mangled: %s\n", fz->bind_replies,
-	     h->command, fz->bind);
+	vts_conn_emit(c, msg, h->msg_size, &fd, fd >= 0, 0);
+	vts_log("fuzz: bind reply %u (command %u) mangled: %s\n", fz->bind_replies,
+		h->command, fz->bind);
 	/* Tell the test now: the bind or the open may fail of it. */
-	fuzz_report(c);
+	vts_fuzz_report(c);
 }
 
 /* ---- start and end ---- */
 
 /* The PRNGs and the plan, on the first reply of the connection. */
-static void fuzz_seed(struct conn *c)
+static void fuzz_seed(struct vts_conn *c)
 {
-	struct fuzz_state *fz = &c->fz;
-	uint64_t s = opt->fuzz_seed;
+	struct vts_fuzz_state *fz = &c->fz;
+	uint64_t s = vts_opt->fuzz_seed;
 
 	fz->gen = splitmix64(&s) | 1;	/* xorshift never leaves 0 */
 	fz->rep = splitmix64(&s) | 1;
 	fz->fatal_reply = -1;
 	fz->fatal_at = ULONG_MAX;
-	if (opt->fuzz_frames && rnd(&fz->gen, 100) < FATAL_PERCENT)
-		fz->fatal_at = rnd(&fz->gen, opt->fuzz_frames);
+	if (vts_opt->fuzz_frames && rnd(&fz->gen, 100) < FATAL_PERCENT)
+		fz->fatal_at = rnd(&fz->gen, vts_opt->fuzz_frames);
 	fz->bind_at = -1;
 	if (rnd(&fz->gen, 100) < BIND_PERCENT)
 		fz->bind_at = rnd(&fz->gen, BIND_REPLIES);
@@ -892,21 +892,21 @@ static void fuzz_seed(struct conn *c)
 }
 
 /* A reply before fuzzing starts: the bind's, and DMA_MAP's. */
-static void fuzz_bind_reply(struct conn *c, uint8_t *msg, size_t len, int fd)
+static void fuzz_bind_reply(struct vts_conn *c, uint8_t *msg, size_t len, int fd)
 {
-	struct fuzz_state *fz = &c->fz;
+	struct vts_fuzz_state *fz = &c->fz;
 
 	if (!fz->seeded)
 		fuzz_seed(c);
 	if (fz->bind_replies++ == (unsigned int)fz->bind_at)
 		bind_mangle(c, &fz->rep, msg, len, fd);
 	else
-		conn_emit(c, msg, len, &fd, fd >= 0, 0);
+		vts_conn_emit(c, msg, len, &fd, fd >= 0, 0);
 }
 
-void fuzz_start(struct conn *c)
+void vts_fuzz_start(struct vts_conn *c)
 {
-	struct fuzz_state *fz = &c->fz;
+	struct vts_fuzz_state *fz = &c->fz;
 
 	if (fz->active || fz->fatal_sent)
 		return;
@@ -918,12 +918,12 @@ void fuzz_start(struct conn *c)
 		return;
 	}
 	fz->active = true;
-	vlog("fuzz: seed %llu, %lu frames, connection-ending event at %ld\n",
-	     (unsigned long long)opt->fuzz_seed, opt->fuzz_frames,
-	     fz->fatal_at == ULONG_MAX ? -1L : (long)fz->fatal_at);
+	vts_log("fuzz: seed %llu, %lu frames, connection-ending event at %ld\n",
+		(unsigned long long)vts_opt->fuzz_seed, vts_opt->fuzz_frames,
+		fz->fatal_at == ULONG_MAX ? -1L : (long)fz->fatal_at);
 }
 
-void fuzz_fini(struct conn *c)
+void vts_fuzz_fini(struct vts_conn *c)
 {
 	free(c->fz.buf);
 	c->fz.buf = NULL;
@@ -935,9 +935,9 @@ void fuzz_fini(struct conn *c)
  * is, or mangled in a way the client must survive, or, when armed, with
  * the connection-ending event.
  */
-void fuzz_reply(struct conn *c, uint8_t *msg, size_t len, int fd)
+void vts_fuzz_reply(struct vts_conn *c, uint8_t *msg, size_t len, int fd)
 {
-	struct fuzz_state *fz = &c->fz;
+	struct vts_fuzz_state *fz = &c->fz;
 	struct vfio_user_header *h = (void *)msg;
 	uint64_t *x = &fz->rep;
 	size_t extra;
@@ -954,7 +954,7 @@ void fuzz_reply(struct conn *c, uint8_t *msg, size_t len, int fd)
 		return;
 	}
 	if (fz->done || fd >= 0 || rnd(x, 8)) {
-		conn_emit(c, msg, len, &fd, fd >= 0, 0);
+		vts_conn_emit(c, msg, len, &fd, fd >= 0, 0);
 		return;
 	}
 	fz->mutated++;
@@ -964,30 +964,30 @@ void fuzz_reply(struct conn *c, uint8_t *msg, size_t len, int fd)
 		h->flags |= VFIO_USER_F_ERROR;
 		h->error_reply = pick_errno(x);
 		extra = rnd(x, 2) ? 0 : 1 + rnd(x, 64);
-		fill_random(x, msg + HDR_SIZE, extra);
-		h->msg_size = HDR_SIZE + extra;
-		conn_emit(c, msg, h->msg_size, NULL, 0, 0);
+		fill_random(x, msg + VTS_HDR_SIZE, extra);
+		h->msg_size = VTS_HDR_SIZE + extra;
+		vts_conn_emit(c, msg, h->msg_size, NULL, 0, 0);
 		break;
 	case 1:
 		/* Late, but well within the client's timeout. */
-		conn_emit_at(c, msg, len, NULL, 0,
-			     now_ns() + rnd(x, 3000000));
+		vts_conn_emit_at(c, msg, len, NULL, 0,
+				 vts_now_ns() + rnd(x, 3000000));
 		break;
 	case 2:
-		if (len > HDR_SIZE + 1) {
+		if (len > VTS_HDR_SIZE + 1) {
 			emit_split(c, x, msg, len);
 			break;
 		}
-		conn_emit(c, msg, len, NULL, 0, 0);
+		vts_conn_emit(c, msg, len, NULL, 0, 0);
 		break;
 	default:
 		/* Whatever a region read returns, the client passes on. */
 		if (h->command == VFIO_USER_REGION_READ &&
-		    len > HDR_SIZE + sizeof(struct vfio_user_region_access))
-			fill_random(x, msg + HDR_SIZE +
+		    len > VTS_HDR_SIZE + sizeof(struct vfio_user_region_access))
+			fill_random(x, msg + VTS_HDR_SIZE +
 				    sizeof(struct vfio_user_region_access),
-				    len - HDR_SIZE -
+				    len - VTS_HDR_SIZE -
 				    sizeof(struct vfio_user_region_access));
-		conn_emit(c, msg, len, NULL, 0, 0);
+		vts_conn_emit(c, msg, len, NULL, 0, 0);
 	}
 }

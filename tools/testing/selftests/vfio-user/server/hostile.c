@@ -36,14 +36,14 @@
 #include "server.h"
 
 /* @fd if the reply has one, else a fresh /dev/null (then *@opened). */
-static int fd_or_devnull(struct conn *c, int fd, bool *opened)
+static int fd_or_devnull(struct vts_conn *c, int fd, bool *opened)
 {
 	*opened = false;
 	if (fd >= 0)
 		return fd;
 	fd = open("/dev/null", O_RDWR | O_CLOEXEC);
 	if (fd < 0) {
-		vlog("hostile: /dev/null: %m\n");
+		vts_log("hostile: /dev/null: %m\n");
 		c->dead = true;
 		return -1;
 	}
@@ -53,7 +53,7 @@ static int fd_or_devnull(struct conn *c, int fd, bool *opened)
 
 /* A header no valid peer sends: type 0xf.  msg_size 16 keeps the stream
  * framed, so a client could in principle skip it. */
-static void send_garbage(struct conn *c)
+static void send_garbage(struct vts_conn *c)
 {
 	static const struct vfio_user_header g = {
 		.msg_id = 0xa5a5,
@@ -63,25 +63,25 @@ static void send_garbage(struct conn *c)
 		.error_reply = 0xa5a5a5a5,
 	};
 
-	conn_emit(c, &g, sizeof(g), NULL, 0, 0);
+	vts_conn_emit(c, &g, sizeof(g), NULL, 0, 0);
 }
 
 /*
  * A valid header announcing a payload, half of it, then EOF; with @nfds
  * fds on the header's first byte.
  */
-static void send_mid_frame(struct conn *c, uint8_t *msg, size_t len,
+static void send_mid_frame(struct vts_conn *c, uint8_t *msg, size_t len,
 			   const int *fds, unsigned int nfds)
 {
 	struct vfio_user_header *h = (void *)msg;
-	size_t payload = len - HDR_SIZE;
+	size_t payload = len - VTS_HDR_SIZE;
 
 	if (payload < 2) {		/* no payload to cut: invent one */
 		payload = 64;
-		memset(msg + HDR_SIZE, 0, payload);
-		h->msg_size = HDR_SIZE + payload;
+		memset(msg + VTS_HDR_SIZE, 0, payload);
+		h->msg_size = VTS_HDR_SIZE + payload;
 	}
-	conn_emit(c, msg, HDR_SIZE + payload / 2, fds, nfds, EMIT_CLOSE_AFTER);
+	vts_conn_emit(c, msg, VTS_HDR_SIZE + payload / 2, fds, nfds, VTS_EMIT_CLOSE_AFTER);
 }
 
 /*
@@ -89,7 +89,7 @@ static void send_mid_frame(struct conn *c, uint8_t *msg, size_t len,
  * then /dev/null for the rest ("fds": one more than it should carry;
  * "two-fds": two, whatever it should carry).
  */
-static void send_with_devnull(struct conn *c, uint8_t *msg, size_t len,
+static void send_with_devnull(struct vts_conn *c, uint8_t *msg, size_t len,
 			      int fd, unsigned int want)
 {
 	unsigned int n = 0, own;
@@ -101,19 +101,19 @@ static void send_with_devnull(struct conn *c, uint8_t *msg, size_t len,
 	while (n < want && n < 2) {
 		fds[n] = open("/dev/null", O_RDWR | O_CLOEXEC);
 		if (fds[n] < 0) {
-			vlog("hostile fds: /dev/null: %m\n");
+			vts_log("hostile fds: /dev/null: %m\n");
 			c->dead = true;
 			break;
 		}
 		n++;
 	}
-	conn_emit(c, msg, len, fds, n, 0);
+	vts_conn_emit(c, msg, len, fds, n, 0);
 	while (n > own)
 		close(fds[--n]);
 }
 
 /* An error reply (header only, EINVAL) that carries an fd all the same. */
-static void send_error_fd(struct conn *c, uint8_t *msg, int fd)
+static void send_error_fd(struct vts_conn *c, uint8_t *msg, int fd)
 {
 	struct vfio_user_header *h = (void *)msg;
 	bool opened;
@@ -123,8 +123,8 @@ static void send_error_fd(struct conn *c, uint8_t *msg, int fd)
 		return;
 	h->flags |= VFIO_USER_F_ERROR;
 	h->error_reply = EINVAL;
-	h->msg_size = HDR_SIZE;
-	conn_emit(c, msg, HDR_SIZE, &fd, 1, 0);
+	h->msg_size = VTS_HDR_SIZE;
+	vts_conn_emit(c, msg, VTS_HDR_SIZE, &fd, 1, 0);
 	if (opened)
 		close(fd);
 }
@@ -135,9 +135,9 @@ static void send_error_fd(struct conn *c, uint8_t *msg, int fd)
  * of junk: a client reading on would find the rest of the stream out of
  * step.  Sent until the client hangs up (the socket takes what it takes).
  */
-static void send_fd_oversize(struct conn *c, uint8_t *msg, int fd)
+static void send_fd_oversize(struct vts_conn *c, uint8_t *msg, int fd)
 {
-	size_t len = HDR_SIZE + TDEV_HOSTILE_FD_OVERSIZE_PAYLOAD;
+	size_t len = VTS_HDR_SIZE + TDEV_HOSTILE_FD_OVERSIZE_PAYLOAD;
 	uint8_t *buf = malloc(len);
 	bool opened;
 
@@ -149,17 +149,17 @@ static void send_fd_oversize(struct conn *c, uint8_t *msg, int fd)
 			close(fd);
 		return;
 	}
-	memcpy(buf, msg, HDR_SIZE);
+	memcpy(buf, msg, VTS_HDR_SIZE);
 	((struct vfio_user_header *)buf)->msg_size = len;
-	memset(buf + HDR_SIZE, 0xa5, TDEV_HOSTILE_FD_OVERSIZE_PAYLOAD);
-	conn_emit(c, buf, len, &fd, 1, 0);
+	memset(buf + VTS_HDR_SIZE, 0xa5, TDEV_HOSTILE_FD_OVERSIZE_PAYLOAD);
+	vts_conn_emit(c, buf, len, &fd, 1, 0);
 	free(buf);
 	if (opened)
 		close(fd);
 }
 
 /* The correct header with an fd, half the payload, then EOF. */
-static void send_fd_eof(struct conn *c, uint8_t *msg, size_t len, int fd)
+static void send_fd_eof(struct vts_conn *c, uint8_t *msg, size_t len, int fd)
 {
 	bool opened;
 
@@ -183,7 +183,7 @@ static void send_fd_eof(struct conn *c, uint8_t *msg, size_t len, int fd)
  * premature reply comes --pre-reply-ms later, time for that next request
  * to be made.  Then nothing more, either way.
  */
-static void send_pre_reply(struct conn *c, const uint8_t *msg, size_t len)
+static void send_pre_reply(struct vts_conn *c, const uint8_t *msg, size_t len)
 {
 	const struct vfio_user_header *h = (const void *)msg;
 	struct {
@@ -198,31 +198,31 @@ static void send_pre_reply(struct conn *c, const uint8_t *msg, size_t len)
 		},
 		.dma = { .address = 0, .count = c->max_xfer },
 	};
-	size_t payload = len - HDR_SIZE;
-	uint8_t pre[HDR_SIZE + 64];
+	size_t payload = len - VTS_HDR_SIZE;
+	uint8_t pre[VTS_HDR_SIZE + 64];
 	struct vfio_user_header *p = (void *)pre;
 
-	conn_emit(c, &rq, sizeof(rq), NULL, 0, EMIT_REQUEST);
+	vts_conn_emit(c, &rq, sizeof(rq), NULL, 0, VTS_EMIT_REQUEST);
 
-	if (payload < 2 || payload > sizeof(pre) - HDR_SIZE)
-		payload = sizeof(pre) - HDR_SIZE;
+	if (payload < 2 || payload > sizeof(pre) - VTS_HDR_SIZE)
+		payload = sizeof(pre) - VTS_HDR_SIZE;
 	memset(pre, 0x5a, sizeof(pre));
 	*p = (struct vfio_user_header){
 		.msg_id = h->msg_id + 1,
 		.command = h->command,
-		.msg_size = HDR_SIZE + payload,
+		.msg_size = VTS_HDR_SIZE + payload,
 		.flags = VFIO_USER_F_TYPE_REPLY,
 	};
-	conn_emit_at(c, pre, HDR_SIZE + payload / 2, NULL, 0,
-		     now_ns() + opt->pre_reply_ms * 1000000ull);
-	vlog("hostile pre-reply: DMA_READ of %u, then id %u in %u ms\n",
-	     c->max_xfer, p->msg_id, opt->pre_reply_ms);
+	vts_conn_emit_at(c, pre, VTS_HDR_SIZE + payload / 2, NULL, 0,
+			 vts_now_ns() + vts_opt->pre_reply_ms * 1000000ull);
+	vts_log("hostile pre-reply: DMA_READ of %u, then id %u in %u ms\n",
+		c->max_xfer, p->msg_id, vts_opt->pre_reply_ms);
 	c->rx_mute = true;
 	c->mute = true;
 }
 
 /* stream-noreply: top the window of DMA_READ requests up. */
-static void stream_refill(struct conn *c)
+static void stream_refill(struct vts_conn *c)
 {
 	struct {
 		struct vfio_user_header hdr;
@@ -243,7 +243,7 @@ static void stream_refill(struct conn *c)
 	if (!n)
 		return;
 	c->stream_inflight += n;
-	conn_emit(c, rq, n * sizeof(rq[0]), NULL, 0, EMIT_REQUEST);
+	vts_conn_emit(c, rq, n * sizeof(rq[0]), NULL, 0, VTS_EMIT_REQUEST);
 }
 
 /*
@@ -252,7 +252,7 @@ static void stream_refill(struct conn *c)
  * as long as the client does: a client waiting for the trigger's reply
  * must give up on its own clock, however busy the server keeps it.
  */
-void hostile_on_reply(struct conn *c, const struct vfio_user_header *h)
+void vts_hostile_on_reply(struct vts_conn *c, const struct vfio_user_header *h)
 {
 	if (!c->stream || h->command != VFIO_USER_DMA_READ)
 		return;
@@ -261,94 +261,94 @@ void hostile_on_reply(struct conn *c, const struct vfio_user_header *h)
 	stream_refill(c);
 }
 
-static void send_unsolicited(struct conn *c, uint16_t cmd)
+static void send_unsolicited(struct vts_conn *c, uint16_t cmd)
 {
 	struct vfio_user_header u = {
-		.msg_id = conn_unused_id(c),
+		.msg_id = vts_conn_unused_id(c),
 		.command = cmd,
 		.msg_size = sizeof(u),
 		.flags = VFIO_USER_F_TYPE_REPLY,
 	};
 
-	conn_emit(c, &u, sizeof(u), NULL, 0, 0);
+	vts_conn_emit(c, &u, sizeof(u), NULL, 0, 0);
 }
 
 /*
  * @msg/@len: the correct reply (writable scratch), @fd: the fd it should
- * carry or -1.  HOSTILE_EXIT never gets here: it stops before handling.
+ * carry or -1.  VTS_HOSTILE_EXIT never gets here: it stops before handling.
  */
-void hostile_emit(struct conn *c, uint8_t *msg, size_t len, int fd)
+void vts_hostile_emit(struct vts_conn *c, uint8_t *msg, size_t len, int fd)
 {
 	struct vfio_user_header *h = (void *)msg;
 	int nfds = fd >= 0;
 
-	switch (opt->hostile) {
-	case HOSTILE_GARBAGE:
+	switch (vts_opt->hostile) {
+	case VTS_HOSTILE_GARBAGE:
 		send_garbage(c);
 		break;
-	case HOSTILE_SHORT_CLOSE:
-		conn_emit(c, msg, HDR_SIZE / 2, NULL, 0, EMIT_CLOSE_AFTER);
+	case VTS_HOSTILE_SHORT_CLOSE:
+		vts_conn_emit(c, msg, VTS_HDR_SIZE / 2, NULL, 0, VTS_EMIT_CLOSE_AFTER);
 		return;
-	case HOSTILE_HUGE_SIZE:
+	case VTS_HOSTILE_HUGE_SIZE:
 		h->msg_size = 0xffffffff;
-		conn_emit(c, msg, HDR_SIZE, NULL, 0, 0);
+		vts_conn_emit(c, msg, VTS_HDR_SIZE, NULL, 0, 0);
 		c->mute = true;
 		return;
-	case HOSTILE_UNKNOWN_ID:
-		h->msg_id = conn_unused_id(c);
+	case VTS_HOSTILE_UNKNOWN_ID:
+		h->msg_id = vts_conn_unused_id(c);
 		break;
-	case HOSTILE_DUPLICATE:
-		conn_emit(c, msg, len, &fd, nfds, 0);
+	case VTS_HOSTILE_DUPLICATE:
+		vts_conn_emit(c, msg, len, &fd, nfds, 0);
 		break;
-	case HOSTILE_WRONG_CMD:
+	case VTS_HOSTILE_WRONG_CMD:
 		h->command = h->command == VFIO_USER_DEVICE_GET_INFO ?
 			     VFIO_USER_DEVICE_GET_IRQ_INFO :
 			     VFIO_USER_DEVICE_GET_INFO;
 		break;
-	case HOSTILE_NO_REPLY:
+	case VTS_HOSTILE_NO_REPLY:
 		return;
-	case HOSTILE_FDS:
+	case VTS_HOSTILE_FDS:
 		send_with_devnull(c, msg, len, fd, nfds + 1);
 		return;
-	case HOSTILE_MID_FRAME_CLOSE:
+	case VTS_HOSTILE_MID_FRAME_CLOSE:
 		send_mid_frame(c, msg, len, NULL, 0);
 		return;
-	case HOSTILE_ERROR_FD:
+	case VTS_HOSTILE_ERROR_FD:
 		c->keep_device = true;
 		send_error_fd(c, msg, fd);
 		return;
-	case HOSTILE_TWO_FDS:
+	case VTS_HOSTILE_TWO_FDS:
 		c->keep_device = true;
 		send_with_devnull(c, msg, len, fd, 2);
 		return;
-	case HOSTILE_FD_OVERSIZE:
+	case VTS_HOSTILE_FD_OVERSIZE:
 		c->keep_device = true;
 		send_fd_oversize(c, msg, fd);
 		return;
-	case HOSTILE_FD_EOF:
+	case VTS_HOSTILE_FD_EOF:
 		c->keep_device = true;
 		send_fd_eof(c, msg, len, fd);
 		return;
-	case HOSTILE_DRIP:
-		conn_emit_drip(c, msg, len, &fd, nfds, opt->drip_ms);
+	case VTS_HOSTILE_DRIP:
+		vts_conn_emit_drip(c, msg, len, &fd, nfds, vts_opt->drip_ms);
 		return;
-	case HOSTILE_PRE_REPLY:
-		conn_emit(c, msg, len, &fd, nfds, 0);
+	case VTS_HOSTILE_PRE_REPLY:
+		vts_conn_emit(c, msg, len, &fd, nfds, 0);
 		send_pre_reply(c, msg, len);
 		return;
-	case HOSTILE_STREAM_NOREPLY:
+	case VTS_HOSTILE_STREAM_NOREPLY:
 		c->stream = true;
 		stream_refill(c);
 		return;
-	case HOSTILE_FLOOD:
-		c->flood_left = opt->flood_count;
+	case VTS_HOSTILE_FLOOD:
+		c->flood_left = vts_opt->flood_count;
 		break;
-	case HOSTILE_UNSOLICITED:
+	case VTS_HOSTILE_UNSOLICITED:
 		send_unsolicited(c, h->command);
 		break;
-	case HOSTILE_NONE:
-	case HOSTILE_EXIT:
+	case VTS_HOSTILE_NONE:
+	case VTS_HOSTILE_EXIT:
 		break;
 	}
-	conn_emit(c, msg, len, &fd, nfds, 0);
+	vts_conn_emit(c, msg, len, &fd, nfds, 0);
 }

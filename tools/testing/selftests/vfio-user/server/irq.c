@@ -32,12 +32,12 @@ static const uint32_t irq_counts[TDEV_NUM_IRQS] = {
 	[VFIO_PCI_REQ_IRQ_INDEX] = TDEV_REQ_COUNT,
 };
 
-uint32_t irq_count(uint32_t index)
+uint32_t vts_irq_count(uint32_t index)
 {
 	return index < TDEV_NUM_IRQS ? irq_counts[index] : 0;
 }
 
-uint32_t irq_info_flags(uint32_t index)
+uint32_t vts_irq_info_flags(uint32_t index)
 {
 	switch (index) {
 	case VFIO_PCI_INTX_IRQ_INDEX:
@@ -51,12 +51,12 @@ uint32_t irq_info_flags(uint32_t index)
 	}
 }
 
-void irq_init(struct device *d)
+void vts_irq_init(struct vts_device *d)
 {
 	memset(d->irq_fds, 0xff, sizeof(d->irq_fds));	/* all -1 */
 }
 
-static void irq_release(struct device *d, uint32_t index, uint32_t start,
+static void irq_release(struct vts_device *d, uint32_t index, uint32_t start,
 			uint32_t count)
 {
 	uint32_t v;
@@ -68,7 +68,7 @@ static void irq_release(struct device *d, uint32_t index, uint32_t start,
 	}
 }
 
-void irq_fini(struct device *d)
+void vts_irq_fini(struct vts_device *d)
 {
 	uint32_t i;
 
@@ -76,21 +76,21 @@ void irq_fini(struct device *d)
 		irq_release(d, i, 0, irq_counts[i]);
 }
 
-static void irq_signal(struct device *d, uint32_t index, uint32_t vector)
+static void irq_signal(struct vts_device *d, uint32_t index, uint32_t vector)
 {
 	int fd = d->irq_fds[index][vector];
 
 	if (fd >= 0 && eventfd_write(fd, 1) < 0)
-		vlog("irq %u.%u: eventfd_write: %m\n", index, vector);
+		vts_log("irq %u.%u: eventfd_write: %m\n", index, vector);
 }
 
 /* A write to TDEV_REG_IRQ_RAISE: 0xIVV = index I, vector VV. */
-void irq_raise(struct device *d, uint32_t value)
+void vts_irq_raise(struct vts_device *d, uint32_t value)
 {
 	uint32_t index = value >> 8, vector = value & 0xff;
 
 	if (index >= TDEV_NUM_IRQS || vector >= irq_counts[index]) {
-		vlog("irq raise %#x ignored\n", value);
+		vts_log("irq raise %#x ignored\n", value);
 		return;
 	}
 	d->irq_count++;
@@ -110,10 +110,10 @@ void irq_raise(struct device *d, uint32_t value)
  */
 static bool is_eventfd(int fd)
 {
-	return fd_target_is(fd, "anon_inode:[eventfd]");
+	return vts_fd_target_is(fd, "anon_inode:[eventfd]");
 }
 
-static int irq_assign(struct device *d, const struct vfio_user_irq_set *s,
+static int irq_assign(struct vts_device *d, const struct vfio_user_irq_set *s,
 		      int *fds, unsigned int nfds)
 {
 	uint32_t i;
@@ -135,7 +135,7 @@ static int irq_assign(struct device *d, const struct vfio_user_irq_set *s,
 	return 0;
 }
 
-static int irq_trigger(struct device *d, const struct vfio_user_irq_set *s,
+static int irq_trigger(struct vts_device *d, const struct vfio_user_irq_set *s,
 		       const uint8_t *bools, int *fds, unsigned int nfds)
 {
 	uint32_t dtype = s->flags & VFIO_IRQ_SET_DATA_TYPE_MASK;
@@ -164,8 +164,8 @@ static bool one_bit(uint32_t v)
  * @bools: s->count bytes for DATA_BOOL (checked by the caller).
  * @fds: eventfds for DATA_EVENTFD; consumed entries are set to -1.
  */
-int irq_set(struct device *d, const struct vfio_user_irq_set *s,
-	    const uint8_t *bools, int *fds, unsigned int nfds)
+int vts_irq_set(struct vts_device *d, const struct vfio_user_irq_set *s,
+		const uint8_t *bools, int *fds, unsigned int nfds)
 {
 	uint32_t action = s->flags & VFIO_IRQ_SET_ACTION_TYPE_MASK;
 	uint32_t dtype = s->flags & VFIO_IRQ_SET_DATA_TYPE_MASK;

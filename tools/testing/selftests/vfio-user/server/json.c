@@ -163,7 +163,7 @@ static bool unsigned_integer(const char *p)
 	return p && (*ws(p) == ',' || *ws(p) == '}');
 }
 
-bool json_caps_valid(const char *json)
+bool vts_json_caps_valid(const char *json)
 {
 	static const char *const numeric[] = {
 		"max_msg_fds", "max_data_xfer_size", "pgsizes", "max_dma_maps",
@@ -187,11 +187,11 @@ bool json_caps_valid(const char *json)
 }
 
 /*
- * Capability @key, a plain integer, of a VERSION JSON that json_caps_valid()
+ * Capability @key, a plain integer, of a VERSION JSON that vts_json_caps_valid()
  * accepted: true with *@val set if it is there.  Values beyond 64 bits
  * saturate (strtoull).
  */
-bool json_caps_u64(const char *json, const char *key, uint64_t *val)
+bool vts_json_caps_u64(const char *json, const char *key, uint64_t *val)
 {
 	const char *caps = member(ws(json), "capabilities"), *v;
 

@@ -32,15 +32,15 @@
 
 #include "server.h"
 
-const struct options *opt;
+const struct vts_options *vts_opt;
 static volatile sig_atomic_t stop_signal;
 
-void vlog(const char *fmt, ...)
+void vts_log(const char *fmt, ...)
 {
 	int saved = errno;	/* for %m */
 	va_list ap;
 
-	if (!opt->verbose)
+	if (!vts_opt->verbose)
 		return;
 	fprintf(stderr, "vfu-server[%d]: ", getpid());
 	errno = saved;
@@ -49,7 +49,7 @@ void vlog(const char *fmt, ...)
 	va_end(ap);
 }
 
-uint64_t now_ns(void)
+uint64_t vts_now_ns(void)
 {
 	struct timespec ts;
 
@@ -60,25 +60,25 @@ uint64_t now_ns(void)
 /* ---- command line ---- */
 
 static const char *const hostile_names[] = {
-	[HOSTILE_GARBAGE] = "garbage",
-	[HOSTILE_SHORT_CLOSE] = "short-close",
-	[HOSTILE_HUGE_SIZE] = "huge-size",
-	[HOSTILE_UNKNOWN_ID] = "unknown-id",
-	[HOSTILE_DUPLICATE] = "duplicate",
-	[HOSTILE_WRONG_CMD] = "wrong-cmd",
-	[HOSTILE_NO_REPLY] = "no-reply",
-	[HOSTILE_FDS] = "fds",
-	[HOSTILE_MID_FRAME_CLOSE] = "mid-frame-close",
-	[HOSTILE_FLOOD] = "flood",
-	[HOSTILE_EXIT] = "exit",
-	[HOSTILE_UNSOLICITED] = "unsolicited",
-	[HOSTILE_ERROR_FD] = "error-fd",
-	[HOSTILE_TWO_FDS] = "two-fds",
-	[HOSTILE_FD_OVERSIZE] = "fd-oversize",
-	[HOSTILE_FD_EOF] = "fd-eof",
-	[HOSTILE_DRIP] = "drip",
-	[HOSTILE_PRE_REPLY] = "pre-reply",
-	[HOSTILE_STREAM_NOREPLY] = "stream-noreply",
+	[VTS_HOSTILE_GARBAGE] = "garbage",
+	[VTS_HOSTILE_SHORT_CLOSE] = "short-close",
+	[VTS_HOSTILE_HUGE_SIZE] = "huge-size",
+	[VTS_HOSTILE_UNKNOWN_ID] = "unknown-id",
+	[VTS_HOSTILE_DUPLICATE] = "duplicate",
+	[VTS_HOSTILE_WRONG_CMD] = "wrong-cmd",
+	[VTS_HOSTILE_NO_REPLY] = "no-reply",
+	[VTS_HOSTILE_FDS] = "fds",
+	[VTS_HOSTILE_MID_FRAME_CLOSE] = "mid-frame-close",
+	[VTS_HOSTILE_FLOOD] = "flood",
+	[VTS_HOSTILE_EXIT] = "exit",
+	[VTS_HOSTILE_UNSOLICITED] = "unsolicited",
+	[VTS_HOSTILE_ERROR_FD] = "error-fd",
+	[VTS_HOSTILE_TWO_FDS] = "two-fds",
+	[VTS_HOSTILE_FD_OVERSIZE] = "fd-oversize",
+	[VTS_HOSTILE_FD_EOF] = "fd-eof",
+	[VTS_HOSTILE_DRIP] = "drip",
+	[VTS_HOSTILE_PRE_REPLY] = "pre-reply",
+	[VTS_HOSTILE_STREAM_NOREPLY] = "stream-noreply",
 };
 
 static void usage(FILE *f)
@@ -153,7 +153,7 @@ static unsigned long parse_num(const char *s, unsigned long max)
 	return v;
 }
 
-static enum hostile_mode parse_hostile(const char *s)
+static enum vts_hostile_mode parse_hostile(const char *s)
 {
 	size_t i;
 
@@ -165,7 +165,7 @@ static enum hostile_mode parse_hostile(const char *s)
 }
 
 /* --delay-reply CMD:MS, CMD a command number or name. */
-static void parse_delay_reply(const char *s, struct options *o)
+static void parse_delay_reply(const char *s, struct vts_options *o)
 {
 	char buf[64], *colon;
 	int cmd;
@@ -177,13 +177,13 @@ static void parse_delay_reply(const char *s, struct options *o)
 		exit(2);
 	}
 	*colon = '\0';
-	cmd = cmd_by_name(buf);
+	cmd = vts_cmd_by_name(buf);
 	if (cmd < 0)
 		cmd = parse_num(buf, VFIO_USER_MAX_COMMAND - 1);
 	o->delay_reply[cmd] = parse_num(colon + 1, 3600000);
 }
 
-static void parse_version(const char *s, struct options *o)
+static void parse_version(const char *s, struct vts_options *o)
 {
 	char buf[32], *dot;
 
@@ -236,7 +236,7 @@ static const struct option long_opts[] = {
 	{ }
 };
 
-static void parse_args(int argc, char **argv, struct options *o)
+static void parse_args(int argc, char **argv, struct vts_options *o)
 {
 	int c;
 
@@ -283,8 +283,8 @@ static void parse_args(int argc, char **argv, struct options *o)
 		usage(stderr);
 		exit(2);
 	}
-	if (strlen(o->caps) >= MAX_CAPS_LEN) {
-		fprintf(stderr, "--caps longer than %d bytes\n", MAX_CAPS_LEN);
+	if (strlen(o->caps) >= VTS_MAX_CAPS_LEN) {
+		fprintf(stderr, "--caps longer than %d bytes\n", VTS_MAX_CAPS_LEN);
 		exit(2);
 	}
 }
@@ -314,7 +314,7 @@ static void setup_signals(sigset_t *wait_mask)
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);	/* belt and braces: we use MSG_NOSIGNAL */
-	engine_setup_signals();		/* SIGBUS/SIGSEGV in DMA copies */
+	vts_engine_setup_signals();		/* SIGBUS/SIGSEGV in DMA copies */
 }
 
 static int listen_on(const char *path)
@@ -369,7 +369,7 @@ static int wait_for_client(int lfd, const sigset_t *wait_mask)
 		}
 		fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd >= 0) {
-			vlog("client connected\n");
+			vts_log("client connected\n");
 			return fd;
 		}
 		if (errno != EINTR && errno != EAGAIN && errno != ECONNABORTED)
@@ -378,34 +378,34 @@ static int wait_for_client(int lfd, const sigset_t *wait_mask)
 	return -1;
 }
 
-static void run_conn(struct conn *c, const sigset_t *wait_mask)
+static void run_conn(struct vts_conn *c, const sigset_t *wait_mask)
 {
 	while (!c->dead && !stop_signal) {
-		struct pollfd p = { .fd = c->fd, .events = conn_poll_events(c) };
-		int64_t t = conn_timeout_ns(c);
+		struct pollfd p = { .fd = c->fd, .events = vts_conn_poll_events(c) };
+		int64_t t = vts_conn_timeout_ns(c);
 		struct timespec ts = { t / 1000000000, t % 1000000000 };
 
 		if (ppoll(&p, 1, t < 0 ? NULL : &ts, wait_mask) < 0) {
 			if (errno == EINTR)
 				continue;
-			vlog("poll: %m\n");
+			vts_log("poll: %m\n");
 			return;
 		}
 		if (p.revents & POLLIN)
-			conn_on_readable(c);
+			vts_conn_on_readable(c);
 		else if (p.revents & (POLLHUP | POLLERR | POLLNVAL))
 			c->dead = true;
 		if (!c->dead && (p.revents & POLLOUT))
-			conn_on_writable(c);
+			vts_conn_on_writable(c);
 		if (!c->dead)
-			conn_on_timer(c);
+			vts_conn_on_timer(c);
 	}
 }
 
 static void serve(int lfd, const sigset_t *wait_mask)
 {
-	uint8_t *rxbuf = malloc(MAX_MSG_SIZE), *reply = malloc(MAX_MSG_SIZE);
-	static struct conn c;	/* tens of KiB: keep it off the stack */
+	uint8_t *rxbuf = malloc(VTS_MAX_MSG_SIZE), *reply = malloc(VTS_MAX_MSG_SIZE);
+	static struct vts_conn c;	/* tens of KiB: keep it off the stack */
 	bool exit_server = false;
 
 	if (!rxbuf || !reply) {
@@ -417,13 +417,13 @@ static void serve(int lfd, const sigset_t *wait_mask)
 
 		if (fd < 0)
 			break;
-		conn_init(&c, fd, rxbuf, reply);
+		vts_conn_init(&c, fd, rxbuf, reply);
 		run_conn(&c, wait_mask);
-		exit_server = c.exit_server || opt->once;
+		exit_server = c.exit_server || vts_opt->once;
 		if (c.exit_server)
-			vlog("hostile exit\n");
-		conn_fini(&c);
-		vlog("client gone\n");
+			vts_log("hostile exit\n");
+		vts_conn_fini(&c);
+		vts_log("client gone\n");
 	}
 out:
 	free(rxbuf);
@@ -432,7 +432,7 @@ out:
 
 int main(int argc, char **argv)
 {
-	struct options o = {
+	struct vts_options o = {
 		.caps = TDEV_DEFAULT_CAPS,
 		.flood_count = 1000000,
 		.fuzz_frames = 10000,
@@ -448,19 +448,19 @@ int main(int argc, char **argv)
 		o.delay_reply[i] = -1;
 
 	parse_args(argc, argv, &o);
-	opt = &o;
+	vts_opt = &o;
 	setup_signals(&wait_mask);
 	lfd = listen_on(o.sock_path);
 	if (lfd < 0)
 		return 1;
 	if (o.ready_fd >= 0)
 		signal_ready(o.ready_fd);
-	vlog("listening on %s\n", o.sock_path);
+	vts_log("listening on %s\n", o.sock_path);
 
 	serve(lfd, &wait_mask);
 
 	close(lfd);
 	unlink(o.sock_path);
-	vlog("exiting%s\n", stop_signal ? " on signal" : "");
+	vts_log("exiting%s\n", stop_signal ? " on signal" : "");
 	return 0;
 }

@@ -24,12 +24,12 @@
 #define MIN(a, b)	((a) < (b) ? (a) : (b))
 
 struct handler_args {
-	struct conn *c;
+	struct vts_conn *c;
 	void *req;		/* payload, after the header */
 	size_t len;		/* its size */
 	int *fds;		/* received fds; set consumed ones to -1 */
 	unsigned int nfds;
-	void *out;		/* reply payload buffer, MAX_MSG_SIZE - HDR_SIZE */
+	void *out;		/* reply payload buffer, VTS_MAX_MSG_SIZE - VTS_HDR_SIZE */
 	size_t out_len;
 	int out_fd;		/* fd to attach to the reply, -1 for none */
 };
@@ -39,7 +39,7 @@ typedef int (*handler_fn)(struct handler_args *a);
 /* The VERSION JSON must be one NUL-terminated string filling the payload. */
 static bool version_json_ok(const char *s, size_t len)
 {
-	return memchr(s, '\0', len) == s + len - 1 && json_caps_valid(s);
+	return memchr(s, '\0', len) == s + len - 1 && vts_json_caps_valid(s);
 }
 
 /* The client's max_data_xfer_size sizes the DMA engine's requests; 0 would
@@ -48,7 +48,7 @@ static uint32_t client_max_xfer(const char *json)
 {
 	uint64_t v;
 
-	if (!json || !json_caps_u64(json, "max_data_xfer_size", &v) || !v)
+	if (!json || !vts_json_caps_u64(json, "max_data_xfer_size", &v) || !v)
 		return VFIO_USER_DEFAULT_MAX_DATA_XFER;
 	return v < UINT32_MAX ? v : UINT32_MAX;
 }
@@ -57,7 +57,7 @@ static int h_version(struct handler_args *a)
 {
 	const struct vfio_user_version *v = a->req;
 	struct vfio_user_version *r = a->out;
-	size_t caps_len = strlen(opt->caps) + 1;
+	size_t caps_len = strlen(vts_opt->caps) + 1;
 
 	if (a->c->negotiated || a->len < sizeof(*v) ||
 	    v->major != VFIO_USER_MAJOR_VER)
@@ -67,10 +67,10 @@ static int h_version(struct handler_args *a)
 	    !version_json_ok(v->data, a->len - sizeof(*v)))
 		return -EINVAL;
 	a->c->max_xfer = client_max_xfer(a->len > sizeof(*v) ? v->data : NULL);
-	r->major = opt->version_set ? opt->major : VFIO_USER_MAJOR_VER;
-	r->minor = opt->version_set ? opt->minor :
+	r->major = vts_opt->version_set ? vts_opt->major : VFIO_USER_MAJOR_VER;
+	r->minor = vts_opt->version_set ? vts_opt->minor :
 				      MIN(v->minor, TDEV_SERVER_MINOR);
-	memcpy(r->data, opt->caps, caps_len);
+	memcpy(r->data, vts_opt->caps, caps_len);
 	a->out_len = sizeof(*r) + caps_len;
 	a->c->negotiated = true;
 	return 0;
@@ -85,8 +85,8 @@ static int h_device_get_info(struct handler_args *a)
 		return -EINVAL;
 	*r = (struct vfio_user_device_info){
 		.argsz = sizeof(*r),
-		.flags = (opt->not_pci ? 0 : VFIO_USER_DEVICE_FLAGS_PCI) |
-			 (opt->no_reset ? 0 : VFIO_USER_DEVICE_FLAGS_RESET),
+		.flags = (vts_opt->not_pci ? 0 : VFIO_USER_DEVICE_FLAGS_PCI) |
+			 (vts_opt->no_reset ? 0 : VFIO_USER_DEVICE_FLAGS_RESET),
 		.num_regions = TDEV_NUM_REGIONS,
 		.num_irqs = TDEV_NUM_IRQS,
 	};
@@ -126,9 +126,9 @@ static int h_get_region_info(struct handler_args *a)
 		return -EINVAL;
 	*r = (struct vfio_user_region_info){
 		.argsz = sizeof(*r),
-		.flags = region_flags(in->index),
+		.flags = vts_region_flags(in->index),
 		.index = in->index,
-		.size = region_size(in->index),
+		.size = vts_region_size(in->index),
 	};
 	a->out_len = sizeof(*r);
 	if (in->index != VFIO_PCI_BAR2_REGION_INDEX)
@@ -154,9 +154,9 @@ static int h_get_irq_info(struct handler_args *a)
 		return -EINVAL;
 	*r = (struct vfio_user_irq_info){
 		.argsz = sizeof(*r),
-		.flags = irq_info_flags(in->index),
+		.flags = vts_irq_info_flags(in->index),
 		.index = in->index,
-		.count = irq_count(in->index),
+		.count = vts_irq_count(in->index),
 	};
 	a->out_len = sizeof(*r);
 	return 0;
@@ -173,7 +173,7 @@ static void count_bad_fds(struct handler_args *a, const char *want)
 	unsigned int i;
 
 	for (i = 0; i < a->nfds; i++)
-		if (a->fds[i] >= 0 && !fd_target_is(a->fds[i], want))
+		if (a->fds[i] >= 0 && !vts_fd_target_is(a->fds[i], want))
 			a->c->dev.bad_fds++;
 }
 
@@ -190,7 +190,7 @@ static int h_set_irqs(struct handler_args *a)
 	data_len = (s->flags & VFIO_IRQ_SET_DATA_BOOL) ? s->count : 0;
 	if (a->len != sizeof(*s) + data_len)
 		return -EINVAL;
-	return irq_set(&a->c->dev, s, s->data, a->fds, a->nfds);
+	return vts_irq_set(&a->c->dev, s, s->data, a->fds, a->nfds);
 }
 
 static int h_region_read(struct handler_args *a)
@@ -201,8 +201,8 @@ static int h_region_read(struct handler_args *a)
 
 	if (a->len != sizeof(*in) || in->count > TDEV_MAX_DATA_XFER)
 		return -EINVAL;
-	err = region_access(&a->c->dev, in->region, in->offset, r->data,
-			    in->count, false);
+	err = vts_region_access(&a->c->dev, in->region, in->offset, r->data,
+				in->count, false);
 	if (err)
 		return err;
 	r->offset = in->offset;
@@ -220,8 +220,8 @@ static int h_region_write(struct handler_args *a)
 
 	if (a->len < sizeof(*in) || a->len - sizeof(*in) != in->count)
 		return -EINVAL;
-	err = region_access(&a->c->dev, in->region, in->offset, in->data,
-			    in->count, true);
+	err = vts_region_access(&a->c->dev, in->region, in->offset, in->data,
+				in->count, true);
 	if (err)
 		return err;
 	r->offset = in->offset;
@@ -240,7 +240,7 @@ static int h_dma_map(struct handler_args *a)
 	count_bad_fds(a, "vfio_user:[vfio-user-dma]");
 	if (a->len != sizeof(*m) || m->argsz < sizeof(*m) || a->nfds > 1)
 		return -EINVAL;
-	return dma_map(&a->c->dev, m, a->nfds ? &a->fds[0] : &no_fd);
+	return vts_dma_map(&a->c->dev, m, a->nfds ? &a->fds[0] : &no_fd);
 }
 
 /* The reply echoes the request (spec). */
@@ -251,7 +251,7 @@ static int h_dma_unmap(struct handler_args *a)
 
 	if (a->len != sizeof(*u) || u->argsz < sizeof(*u))
 		return -EINVAL;
-	err = dma_unmap(&a->c->dev, u);
+	err = vts_dma_unmap(&a->c->dev, u);
 	if (err)
 		return err;
 	memcpy(a->out, u, sizeof(*u));
@@ -261,9 +261,9 @@ static int h_dma_unmap(struct handler_args *a)
 
 static int h_device_reset(struct handler_args *a)
 {
-	if (a->len || opt->no_reset)
+	if (a->len || vts_opt->no_reset)
 		return -EINVAL;
-	device_reset(&a->c->dev);
+	vts_device_reset(&a->c->dev);
 	a->c->dev.reset_count++;
 	return 0;
 }
@@ -308,7 +308,7 @@ static const char *cmd_name(uint16_t cmd)
 }
 
 /* A command by its name here ("DMA_MAP", "SET_IRQS"...), or -1. */
-int cmd_by_name(const char *name)
+int vts_cmd_by_name(const char *name)
 {
 	size_t i;
 
@@ -318,14 +318,14 @@ int cmd_by_name(const char *name)
 	return -1;
 }
 
-void log_msg(const char *dir, const struct vfio_user_header *h,
-	     unsigned int nfds)
+void vts_log_msg(const char *dir, const struct vfio_user_header *h,
+		 unsigned int nfds)
 {
-	if (!opt->verbose)
+	if (!vts_opt->verbose)
 		return;
-	vlog("%s id=%u cmd=%u(%s) size=%u flags=%#x err=%u fds=%u\n", dir,
-	     h->msg_id, h->command, cmd_name(h->command), h->msg_size,
-	     h->flags, h->error_reply, nfds);
+	vts_log("%s id=%u cmd=%u(%s) size=%u flags=%#x err=%u fds=%u\n", dir,
+		h->msg_id, h->command, cmd_name(h->command), h->msg_size,
+		h->flags, h->error_reply, nfds);
 }
 
 static int dispatch(struct handler_args *a, const struct vfio_user_header *h)
@@ -346,25 +346,25 @@ static int dispatch(struct handler_args *a, const struct vfio_user_header *h)
 }
 
 /* Is this command (one that wants a reply) the --hostile trigger? */
-static bool hostile_trigger(struct conn *c)
+static bool hostile_trigger(struct vts_conn *c)
 {
-	if (opt->hostile == HOSTILE_NONE || c->hostile_done)
+	if (vts_opt->hostile == VTS_HOSTILE_NONE || c->hostile_done)
 		return false;
-	if (c->cmds_seen++ < opt->hostile_after)
+	if (c->cmds_seen++ < vts_opt->hostile_after)
 		return false;
 	c->hostile_done = true;
-	vlog("hostile: misbehaving on command %u\n", c->cmds_seen - 1);
+	vts_log("hostile: misbehaving on command %u\n", c->cmds_seen - 1);
 	return true;
 }
 
 /* A command from the client: dispatch it and reply (or misbehave). */
-static void handle_command(struct conn *c, uint8_t *msg, size_t size,
+static void handle_command(struct vts_conn *c, uint8_t *msg, size_t size,
 			   int *fds, unsigned int nfds)
 {
 	struct vfio_user_header *h = (void *)msg, *r = (void *)c->reply;
 	struct handler_args a = {
-		.c = c, .req = msg + HDR_SIZE, .len = size - HDR_SIZE,
-		.fds = fds, .nfds = nfds, .out = c->reply + HDR_SIZE,
+		.c = c, .req = msg + VTS_HDR_SIZE, .len = size - VTS_HDR_SIZE,
+		.fds = fds, .nfds = nfds, .out = c->reply + VTS_HDR_SIZE,
 		.out_fd = -1,
 	};
 	bool want_reply = !(h->flags & VFIO_USER_F_NO_REPLY);
@@ -374,52 +374,52 @@ static void handle_command(struct conn *c, uint8_t *msg, size_t size,
 	c->ids_seen[h->msg_id / 8] |= 1u << (h->msg_id % 8);
 	c->last_id = h->msg_id;
 	trigger = want_reply && hostile_trigger(c);
-	if (trigger && opt->hostile == HOSTILE_EXIT) {
+	if (trigger && vts_opt->hostile == VTS_HOSTILE_EXIT) {
 		c->exit_server = c->dead = true;
 		return;
 	}
 	err = dispatch(&a, h);
-	if (err && opt->verbose)
-		vlog("   -> error %d (%s)\n", -err, strerror(-err));
+	if (err && vts_opt->verbose)
+		vts_log("   -> error %d (%s)\n", -err, strerror(-err));
 	if (!want_reply)
 		return;
 
 	*r = (struct vfio_user_header){
 		.msg_id = h->msg_id,
 		.command = h->command,
-		.msg_size = HDR_SIZE + (err ? 0 : a.out_len),
+		.msg_size = VTS_HDR_SIZE + (err ? 0 : a.out_len),
 		.flags = VFIO_USER_F_TYPE_REPLY | (err ? VFIO_USER_F_ERROR : 0),
 		.error_reply = -err,
 	};
 	if (err)
 		a.out_fd = -1;
-	log_msg("->", r, a.out_fd >= 0);
+	vts_log_msg("->", r, a.out_fd >= 0);
 	if (trigger)
-		hostile_emit(c, c->reply, r->msg_size, a.out_fd);
-	else if (opt->fuzz)
-		fuzz_reply(c, c->reply, r->msg_size, a.out_fd);
+		vts_hostile_emit(c, c->reply, r->msg_size, a.out_fd);
+	else if (vts_opt->fuzz)
+		vts_fuzz_reply(c, c->reply, r->msg_size, a.out_fd);
 	else
-		conn_emit(c, c->reply, r->msg_size, &a.out_fd,
-			  a.out_fd >= 0, 0);
+		vts_conn_emit(c, c->reply, r->msg_size, &a.out_fd,
+			      a.out_fd >= 0, 0);
 	/* --fuzz starts once the device is open: its DMA window is known. */
-	if (opt->fuzz && !err && h->command == VFIO_USER_DMA_MAP)
-		fuzz_start(c);
+	if (vts_opt->fuzz && !err && h->command == VFIO_USER_DMA_MAP)
+		vts_fuzz_start(c);
 }
 
 /*
  * Handle one complete message.  fds not consumed are closed by the caller.
  */
-void proto_handle(struct conn *c, uint8_t *msg, size_t size, int *fds,
-		  unsigned int nfds)
+void vts_proto_handle(struct vts_conn *c, uint8_t *msg, size_t size, int *fds,
+		      unsigned int nfds)
 {
 	const struct vfio_user_header *h = (const void *)msg;
 
-	log_msg("<-", h, nfds);
+	vts_log_msg("<-", h, nfds);
 	if ((h->flags & VFIO_USER_F_TYPE_MASK) == VFIO_USER_F_TYPE_REPLY) {
-		engine_on_reply(c, h, msg + HDR_SIZE, size - HDR_SIZE);
-		hostile_on_reply(c, h);
+		vts_engine_on_reply(c, h, msg + VTS_HDR_SIZE, size - VTS_HDR_SIZE);
+		vts_hostile_on_reply(c, h);
 	} else
 		handle_command(c, msg, size, fds, nfds);
 	/* After the command's reply, so that GO's reply is not held back. */
-	engine_pump(c);
+	vts_engine_pump(c);
 }

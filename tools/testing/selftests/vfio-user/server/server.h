@@ -16,8 +16,8 @@
  *   server/engine.c          the DMA engine (BAR0 0x40..0x7f)
  *   server/json.c            minimal JSON validation for VERSION
  */
-#ifndef VFU_TEST_SERVER_H
-#define VFU_TEST_SERVER_H
+#ifndef VTS_SERVER_H
+#define VTS_SERVER_H
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -27,43 +27,43 @@
 
 #include "test_device.h"
 
-#define HDR_SIZE	sizeof(struct vfio_user_header)
+#define VTS_HDR_SIZE	sizeof(struct vfio_user_header)
 /* Largest message either way: a 1 MiB REGION_WRITE/READ plus its headers. */
-#define MAX_MSG_SIZE	(HDR_SIZE + sizeof(struct vfio_user_region_access) + \
-			 TDEV_MAX_DATA_XFER)
+#define VTS_MAX_MSG_SIZE	(VTS_HDR_SIZE + sizeof(struct vfio_user_region_access) + \
+				 TDEV_MAX_DATA_XFER)
 /* fds accepted in one message; more than we advertise so that a client
  * exceeding max_msg_fds gets EINVAL rather than silently lost fds. */
-#define RX_MAX_FDS	16
+#define VTS_RX_MAX_FDS	16
 /* fds sent with one message at most: more than any client takes (the
  * vfio_user driver takes 8), so that "too many" can be too many. */
-#define TX_MAX_FDS	12
+#define VTS_TX_MAX_FDS	12
 /* Largest --caps string, so that the VERSION reply always fits. */
-#define MAX_CAPS_LEN	65536
+#define VTS_MAX_CAPS_LEN	65536
 
-enum hostile_mode {
-	HOSTILE_NONE,
-	HOSTILE_GARBAGE,
-	HOSTILE_SHORT_CLOSE,
-	HOSTILE_HUGE_SIZE,
-	HOSTILE_UNKNOWN_ID,
-	HOSTILE_DUPLICATE,
-	HOSTILE_WRONG_CMD,
-	HOSTILE_NO_REPLY,
-	HOSTILE_FDS,
-	HOSTILE_MID_FRAME_CLOSE,
-	HOSTILE_FLOOD,
-	HOSTILE_EXIT,
-	HOSTILE_UNSOLICITED,
-	HOSTILE_ERROR_FD,
-	HOSTILE_TWO_FDS,
-	HOSTILE_FD_OVERSIZE,
-	HOSTILE_FD_EOF,
-	HOSTILE_DRIP,
-	HOSTILE_PRE_REPLY,
-	HOSTILE_STREAM_NOREPLY,
+enum vts_hostile_mode {
+	VTS_HOSTILE_NONE,
+	VTS_HOSTILE_GARBAGE,
+	VTS_HOSTILE_SHORT_CLOSE,
+	VTS_HOSTILE_HUGE_SIZE,
+	VTS_HOSTILE_UNKNOWN_ID,
+	VTS_HOSTILE_DUPLICATE,
+	VTS_HOSTILE_WRONG_CMD,
+	VTS_HOSTILE_NO_REPLY,
+	VTS_HOSTILE_FDS,
+	VTS_HOSTILE_MID_FRAME_CLOSE,
+	VTS_HOSTILE_FLOOD,
+	VTS_HOSTILE_EXIT,
+	VTS_HOSTILE_UNSOLICITED,
+	VTS_HOSTILE_ERROR_FD,
+	VTS_HOSTILE_TWO_FDS,
+	VTS_HOSTILE_FD_OVERSIZE,
+	VTS_HOSTILE_FD_EOF,
+	VTS_HOSTILE_DRIP,
+	VTS_HOSTILE_PRE_REPLY,
+	VTS_HOSTILE_STREAM_NOREPLY,
 };
 
-struct options {
+struct vts_options {
 	const char *sock_path;
 	const char *caps;		/* VERSION reply JSON */
 	bool version_set;		/* --version given */
@@ -77,7 +77,7 @@ struct options {
 	int delay_reply[VFIO_USER_MAX_COMMAND];
 	unsigned int drip_ms;		/* --hostile drip */
 	unsigned int pre_reply_ms;	/* --hostile pre-reply */
-	enum hostile_mode hostile;
+	enum vts_hostile_mode hostile;
 	unsigned int hostile_after;
 	unsigned long flood_count;
 	int ready_fd;
@@ -88,18 +88,18 @@ struct options {
 	const char *bar2_file;		/* --bar2-file: BAR2's file, not a memfd */
 };
 
-extern const struct options *opt;
+extern const struct vts_options *vts_opt;
 
-void vlog(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-void log_msg(const char *dir, const struct vfio_user_header *h,
-	     unsigned int nfds);
-int cmd_by_name(const char *name);
-bool fd_target_is(int fd, const char *want);
-uint64_t now_ns(void);
+void vts_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void vts_log_msg(const char *dir, const struct vfio_user_header *h,
+		 unsigned int nfds);
+int vts_cmd_by_name(const char *name);
+bool vts_fd_target_is(int fd, const char *want);
+uint64_t vts_now_ns(void);
 
 /* ---- device model ---- */
 
-struct dma_map {
+struct vts_dma_map {
 	uint64_t iova, size, offset;
 	uint32_t flags;
 	int fd;			/* -1: message-based DMA only */
@@ -107,7 +107,7 @@ struct dma_map {
 };
 
 /* The DMA engine's registers and the transfer in flight (test_device.h). */
-struct dma_engine {
+struct vts_dma_engine {
 	uint64_t src, dst;		/* registers, as programmed */
 	uint32_t len, ctrl;
 	uint32_t status, error, count, mode_used;
@@ -122,7 +122,7 @@ struct dma_engine {
 	uint16_t req_id;
 };
 
-struct device {
+struct vts_device {
 	int bar2_fd;			/* memfd, sent with GET_REGION_INFO */
 	uint8_t *bar2;			/* server's mapping of it */
 	uint8_t cfg[TDEV_CONFIG_SIZE];
@@ -133,51 +133,51 @@ struct device {
 	uint32_t dma_exec_errno;	/* TDEV_REG_DMA_EXEC_ERRNO */
 	/* eventfd per IRQ index and vector, -1 when none is registered */
 	int irq_fds[TDEV_NUM_IRQS][TDEV_MSIX_COUNT];
-	struct dma_map dma[TDEV_MAX_DMA_MAPS];
+	struct vts_dma_map dma[TDEV_MAX_DMA_MAPS];
 	unsigned int nr_dma;
-	struct dma_engine eng;
+	struct vts_dma_engine eng;
 };
 
-int device_init(struct device *d);
-void device_fini(struct device *d);
-void device_reset(struct device *d);
-uint64_t region_size(uint32_t index);
-uint32_t region_flags(uint32_t index);
-int region_access(struct device *d, uint32_t index, uint64_t offset,
-		  void *buf, uint32_t count, bool write);
+int vts_device_init(struct vts_device *d);
+void vts_device_fini(struct vts_device *d);
+void vts_device_reset(struct vts_device *d);
+uint64_t vts_region_size(uint32_t index);
+uint32_t vts_region_flags(uint32_t index);
+int vts_region_access(struct vts_device *d, uint32_t index, uint64_t offset,
+		      void *buf, uint32_t count, bool write);
 
-void config_reset(struct device *d);
-void config_access(struct device *d, uint64_t offset, void *buf,
-		   uint32_t count, bool write);
+void vts_config_reset(struct vts_device *d);
+void vts_config_access(struct vts_device *d, uint64_t offset, void *buf,
+		       uint32_t count, bool write);
 
-void irq_init(struct device *d);
-void irq_fini(struct device *d);
-uint32_t irq_count(uint32_t index);
-uint32_t irq_info_flags(uint32_t index);
-void irq_raise(struct device *d, uint32_t value);
-int irq_set(struct device *d, const struct vfio_user_irq_set *s,
-	    const uint8_t *bools, int *fds, unsigned int nfds);
+void vts_irq_init(struct vts_device *d);
+void vts_irq_fini(struct vts_device *d);
+uint32_t vts_irq_count(uint32_t index);
+uint32_t vts_irq_info_flags(uint32_t index);
+void vts_irq_raise(struct vts_device *d, uint32_t value);
+int vts_irq_set(struct vts_device *d, const struct vfio_user_irq_set *s,
+		const uint8_t *bools, int *fds, unsigned int nfds);
 
-void dma_fini(struct device *d);
-int dma_map(struct device *d, const struct vfio_user_dma_map *m, int *fd);
-int dma_unmap(struct device *d, const struct vfio_user_dma_unmap *u);
-const struct dma_map *dma_find(const struct device *d, uint64_t iova,
-			       uint64_t len, uint32_t need);
+void vts_dma_fini(struct vts_device *d);
+int vts_dma_map(struct vts_device *d, const struct vfio_user_dma_map *m, int *fd);
+int vts_dma_unmap(struct vts_device *d, const struct vfio_user_dma_unmap *u);
+const struct vts_dma_map *vts_dma_find(const struct vts_device *d, uint64_t iova,
+				       uint64_t len, uint32_t need);
 
-void engine_setup_signals(void);
-void engine_reset(struct device *d);
-uint32_t engine_read(const struct device *d, uint64_t reg);
-void engine_write(struct device *d, uint64_t reg, uint32_t v);
+void vts_engine_setup_signals(void);
+void vts_engine_reset(struct vts_device *d);
+uint32_t vts_engine_read(const struct vts_device *d, uint64_t reg);
+void vts_engine_write(struct vts_device *d, uint64_t reg, uint32_t v);
 
-bool json_caps_valid(const char *json);
-bool json_caps_u64(const char *json, const char *key, uint64_t *val);
+bool vts_json_caps_valid(const char *json);
+bool vts_json_caps_u64(const char *json, const char *key, uint64_t *val);
 
 /* ---- connection ---- */
 
-struct txmsg;
+struct vts_txmsg;
 
 /* --fuzz state of one connection (server/fuzz.c). */
-struct fuzz_state {
+struct vts_fuzz_state {
 	bool seeded;			/* the PRNGs and the plan are set */
 	bool active;			/* DMA_MAP answered: fuzzing */
 	unsigned int bind_replies;	/* replies sent before DMA_MAP */
@@ -201,29 +201,29 @@ struct fuzz_state {
 	size_t buf_len;
 };
 
-struct conn {
+struct vts_conn {
 	int fd;
-	struct device dev;
+	struct vts_device dev;
 	bool negotiated;		/* VERSION done */
 	uint32_t max_xfer;		/* client's max_data_xfer_size */
 	bool dead;			/* close it at the next loop turn */
 	bool exit_server;		/* --hostile exit fired */
 
 	/* receive state: one message at a time, never past its end */
-	uint8_t *rxbuf;			/* MAX_MSG_SIZE bytes, shared */
+	uint8_t *rxbuf;			/* VTS_MAX_MSG_SIZE bytes, shared */
 	size_t rx_have, rx_need;
-	int rx_fds[RX_MAX_FDS];
+	int rx_fds[VTS_RX_MAX_FDS];
 	unsigned int rx_nfds;
 	bool rx_fds_lost;		/* MSG_CTRUNC or too many fds */
 
 	/* send state */
-	struct txmsg *txq_head, **txq_tail;
+	struct vts_txmsg *txq_head, **txq_tail;
 	size_t tx_bytes;		/* bytes queued, for back-pressure */
-	struct txmsg *delayed;		/* --delay-*: by release time */
-	struct txmsg *held;		/* --reorder: stack of held replies */
+	struct vts_txmsg *delayed;		/* --delay-*: by release time */
+	struct vts_txmsg *held;		/* --reorder: stack of held replies */
 	unsigned int nheld;
 	uint64_t held_deadline;
-	uint8_t *reply;			/* MAX_MSG_SIZE scratch for replies */
+	uint8_t *reply;			/* VTS_MAX_MSG_SIZE scratch for replies */
 	uint16_t req_id;		/* next id for a request of ours */
 
 	/* --hostile state */
@@ -238,43 +238,43 @@ struct conn {
 	uint16_t last_id;
 	uint8_t ids_seen[65536 / 8];
 
-	struct fuzz_state fz;
+	struct vts_fuzz_state fz;
 };
 
-void conn_init(struct conn *c, int fd, uint8_t *rxbuf, uint8_t *reply);
-void conn_fini(struct conn *c);
-short conn_poll_events(const struct conn *c);
-int64_t conn_timeout_ns(const struct conn *c);
-void conn_on_readable(struct conn *c);
-void conn_on_writable(struct conn *c);
-void conn_on_timer(struct conn *c);
+void vts_conn_init(struct vts_conn *c, int fd, uint8_t *rxbuf, uint8_t *reply);
+void vts_conn_fini(struct vts_conn *c);
+short vts_conn_poll_events(const struct vts_conn *c);
+int64_t vts_conn_timeout_ns(const struct vts_conn *c);
+void vts_conn_on_readable(struct vts_conn *c);
+void vts_conn_on_writable(struct vts_conn *c);
+void vts_conn_on_timer(struct vts_conn *c);
 
-#define EMIT_CLOSE_AFTER	(1u << 0)	/* close once this is sent */
+#define VTS_EMIT_CLOSE_AFTER	(1u << 0)	/* close once this is sent */
 /* A request of ours, not a reply: --delay-* and --reorder leave it alone. */
-#define EMIT_REQUEST		(1u << 1)
-void conn_emit(struct conn *c, const void *msg, size_t len,
-	       const int *fds, unsigned int nfds, unsigned int flags);
-void conn_emit_at(struct conn *c, const void *msg, size_t len,
-		  const int *fds, unsigned int nfds, uint64_t not_before);
-void conn_emit_drip(struct conn *c, const void *msg, size_t len,
-		    const int *fds, unsigned int nfds, unsigned int ms);
-bool conn_txq_empty(const struct conn *c);
+#define VTS_EMIT_REQUEST		(1u << 1)
+void vts_conn_emit(struct vts_conn *c, const void *msg, size_t len,
+		   const int *fds, unsigned int nfds, unsigned int flags);
+void vts_conn_emit_at(struct vts_conn *c, const void *msg, size_t len,
+		      const int *fds, unsigned int nfds, uint64_t not_before);
+void vts_conn_emit_drip(struct vts_conn *c, const void *msg, size_t len,
+			const int *fds, unsigned int nfds, unsigned int ms);
+bool vts_conn_txq_empty(const struct vts_conn *c);
 
-void proto_handle(struct conn *c, uint8_t *msg, size_t size,
-		  int *fds, unsigned int nfds);
-void hostile_emit(struct conn *c, uint8_t *msg, size_t len, int fd);
-void hostile_on_reply(struct conn *c, const struct vfio_user_header *h);
-void engine_pump(struct conn *c);
-void engine_on_reply(struct conn *c, const struct vfio_user_header *h,
-		     const void *payload, size_t len);
-uint16_t conn_unused_id(const struct conn *c);
-int engine_guarded_copy(void *dst, const void *src, size_t len);
+void vts_proto_handle(struct vts_conn *c, uint8_t *msg, size_t size,
+		      int *fds, unsigned int nfds);
+void vts_hostile_emit(struct vts_conn *c, uint8_t *msg, size_t len, int fd);
+void vts_hostile_on_reply(struct vts_conn *c, const struct vfio_user_header *h);
+void vts_engine_pump(struct vts_conn *c);
+void vts_engine_on_reply(struct vts_conn *c, const struct vfio_user_header *h,
+			 const void *payload, size_t len);
+uint16_t vts_conn_unused_id(const struct vts_conn *c);
+int vts_engine_guarded_copy(void *dst, const void *src, size_t len);
 
-void fuzz_start(struct conn *c);
-bool fuzz_wants_send(const struct conn *c);
-void fuzz_pump(struct conn *c);
-void fuzz_reply(struct conn *c, uint8_t *msg, size_t len, int fd);
-void fuzz_report(const struct conn *c);
-void fuzz_fini(struct conn *c);
+void vts_fuzz_start(struct vts_conn *c);
+bool vts_fuzz_wants_send(const struct vts_conn *c);
+void vts_fuzz_pump(struct vts_conn *c);
+void vts_fuzz_reply(struct vts_conn *c, uint8_t *msg, size_t len, int fd);
+void vts_fuzz_report(const struct vts_conn *c);
+void vts_fuzz_fini(struct vts_conn *c);
 
-#endif /* VFU_TEST_SERVER_H */
+#endif /* VTS_SERVER_H */
