@@ -40,8 +40,6 @@
 #define RX_BUDGET		64
 /* --reorder: how long to wait for more commands after the first held one. */
 #define REORDER_WAIT_NS		2000000ull
-/* --hostile flood: DMA_READ requests built per queue entry. */
-#define FLOOD_BATCH		256
 
 struct vts_txmsg {
 	struct vts_txmsg *next;
@@ -222,35 +220,6 @@ static ssize_t send_some(struct vts_conn *c, const uint8_t *p, size_t len,
 	return -1;
 }
 
-/* Up to FLOOD_BATCH server->client DMA_READ requests (address 0, count 8). */
-static void flood_refill(struct vts_conn *c)
-{
-	struct {
-		struct vfio_user_header hdr;
-		struct vfio_user_dma_access dma;
-	} req[FLOOD_BATCH];
-	unsigned int i, n = c->flood_left < FLOOD_BATCH ? c->flood_left :
-							  FLOOD_BATCH;
-	struct vts_txmsg *m;
-
-	for (i = 0; i < n; i++) {
-		req[i].hdr = (struct vfio_user_header){
-			.msg_id = c->req_id++,
-			.command = VFIO_USER_DMA_READ,
-			.msg_size = sizeof(req[i]),
-			.flags = VFIO_USER_F_TYPE_COMMAND,
-		};
-		req[i].dma = (struct vfio_user_dma_access){ .count = 8 };
-	}
-	m = txmsg_new(req, n * sizeof(req[0]), NULL, 0, VTS_EMIT_REQUEST);
-	if (!m) {
-		c->dead = true;
-		return;
-	}
-	c->flood_left -= n;
-	txq_append(c, m);
-}
-
 static bool txq_head_ready(const struct vts_conn *c)
 {
 	return c->txq_head && c->txq_head->not_before <= vts_now_ns();
@@ -262,8 +231,8 @@ void vts_conn_on_writable(struct vts_conn *c)
 		struct vts_txmsg *m;
 		ssize_t n;
 
-		if (!c->txq_head && c->flood_left && !c->mute)
-			flood_refill(c);
+		if (!c->txq_head && vts_hostile_flood_wants_send(c))
+			vts_hostile_flood_refill(c);
 		else if (!c->txq_head && vts_fuzz_wants_send(c))
 			vts_fuzz_pump(c);
 		if (!txq_head_ready(c))
@@ -560,7 +529,8 @@ short vts_conn_poll_events(const struct vts_conn *c)
 	/* Muted, we still see the client hang up: poll reports POLLHUP. */
 	if (c->tx_bytes < TX_BACKLOG_MAX && !c->rx_mute)
 		ev |= POLLIN;
-	if (txq_head_ready(c) || (!c->txq_head && c->flood_left && !c->mute) ||
+	if (txq_head_ready(c) ||
+	    (!c->txq_head && vts_hostile_flood_wants_send(c)) ||
 	    (!c->txq_head && vts_fuzz_wants_send(c)))
 		ev |= POLLOUT;
 	return ev;

@@ -35,6 +35,9 @@
 
 #include "server.h"
 
+/* --hostile flood: DMA_READ requests built per queue entry. */
+#define FLOOD_BATCH		256
+
 /* @fd if the reply has one, else a fresh /dev/null (then *@opened). */
 static int fd_or_devnull(struct vts_conn *c, int fd, bool *opened)
 {
@@ -244,6 +247,40 @@ static void stream_refill(struct vts_conn *c)
 		return;
 	c->stream_inflight += n;
 	vts_conn_emit(c, rq, n * sizeof(rq[0]), NULL, 0, VTS_EMIT_REQUEST);
+}
+
+/* flood: DMA_READ requests still to send, and nothing holds them back? */
+bool vts_hostile_flood_wants_send(const struct vts_conn *c)
+{
+	return c->flood_left && !c->mute;
+}
+
+/*
+ * flood, when the send queue ran empty: up to FLOOD_BATCH server->client
+ * DMA_READ requests (address 0, count 8), queued as one message.
+ */
+void vts_hostile_flood_refill(struct vts_conn *c)
+{
+	struct {
+		struct vfio_user_header hdr;
+		struct vfio_user_dma_access dma;
+	} req[FLOOD_BATCH];
+	unsigned int i, n = c->flood_left < FLOOD_BATCH ? c->flood_left :
+							  FLOOD_BATCH;
+
+	for (i = 0; i < n; i++) {
+		req[i].hdr = (struct vfio_user_header){
+			.msg_id = c->req_id++,
+			.command = VFIO_USER_DMA_READ,
+			.msg_size = sizeof(req[i]),
+			.flags = VFIO_USER_F_TYPE_COMMAND,
+		};
+		req[i].dma = (struct vfio_user_dma_access){ .count = 8 };
+	}
+	/* Queued at once, behind nothing: the writer sends it next. */
+	vts_conn_emit_at(c, req, n * sizeof(req[0]), NULL, 0, 0);
+	if (!c->dead)
+		c->flood_left -= n;
 }
 
 /*

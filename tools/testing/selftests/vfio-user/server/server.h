@@ -5,9 +5,9 @@
  * Layout:
  *   server/main.c            CLI, listening socket, poll loop
  *   server/conn.c            one client connection: framing, fds, send queue,
- *                            reply delay/reorder, flood
+ *                            reply delay/reorder
  *   server/proto.c           command decoding and validation, replies
- *   server/hostile.c         deliberately broken replies (--hostile)
+ *   server/hostile.c         deliberately broken replies, floods (--hostile)
  *   server/fuzz.c            seeded frame fuzzer (--fuzz)
  *   server/device.c          regions, BAR0 registers, BAR4, reset
  *   server/config.c          PCI config space
@@ -264,6 +264,8 @@ void vts_proto_handle(struct vts_conn *c, uint8_t *msg, size_t size,
 		      int *fds, unsigned int nfds);
 void vts_hostile_emit(struct vts_conn *c, uint8_t *msg, size_t len, int fd);
 void vts_hostile_on_reply(struct vts_conn *c, const struct vfio_user_header *h);
+bool vts_hostile_flood_wants_send(const struct vts_conn *c);
+void vts_hostile_flood_refill(struct vts_conn *c);
 void vts_engine_pump(struct vts_conn *c);
 void vts_engine_on_reply(struct vts_conn *c, const struct vfio_user_header *h,
 			 const void *payload, size_t len);
