@@ -19,9 +19,14 @@
  * flight while others are answered.  --reorder holds replies on a stack and
  * releases them reversed.  Requests of ours (the DMA engine's, --hostile
  * flood) share one id counter and are never delayed or held: those options
- * are about replies.  --fuzz (server/fuzz.c) adds its generated frames
- * whenever the queue runs empty; vts_conn_emit_at() pauses the FIFO itself (a
- * frame in pieces) and a dripped message goes out one byte per tick.
+ * are about replies.  vts_conn_emit_at() pauses the FIFO itself (a frame in
+ * pieces) and a dripped message goes out one byte per tick.
+ *
+ * The DMA engine, --hostile and --fuzz plug in through struct vts_conn_ops
+ * (server.h): --hostile flood and --fuzz add their frames whenever the
+ * queue runs empty (@wants_send, @refill), and proto.c passes commands,
+ * replies and the client's replies to them through vts_conn_on_command()
+ * and the other vts_conn_*() hooks below.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -73,10 +78,12 @@ static void rx_reset(struct vts_conn *c)
 	c->rx_need = VTS_HDR_SIZE;
 }
 
-void vts_conn_init(struct vts_conn *c, int fd, uint8_t *rxbuf, uint8_t *reply)
+void vts_conn_init(struct vts_conn *c, int fd, uint8_t *rxbuf, uint8_t *reply,
+		   const struct vts_conn_ops *const *ops)
 {
 	memset(c, 0, sizeof(*c));
 	c->fd = fd;
+	c->ops = ops;
 	c->rxbuf = rxbuf;
 	c->reply = reply;
 	c->txq_tail = &c->txq_head;
@@ -106,10 +113,11 @@ static void free_list(struct vts_txmsg *m)
 
 void vts_conn_fini(struct vts_conn *c)
 {
-	if (vts_opt->fuzz) {
-		vts_fuzz_report(c);
-		vts_fuzz_fini(c);
-	}
+	const struct vts_conn_ops *const *o;
+
+	for (o = c->ops; *o; o++)
+		if ((*o)->fini)
+			(*o)->fini(c);
 	free_list(c->txq_head);
 	free_list(c->delayed);
 	free_list(c->held);
@@ -225,16 +233,29 @@ static bool txq_head_ready(const struct vts_conn *c)
 	return c->txq_head && c->txq_head->not_before <= vts_now_ns();
 }
 
+/* The first part with frames to send once the queue runs empty, or NULL. */
+static const struct vts_conn_ops *wants_send(const struct vts_conn *c)
+{
+	const struct vts_conn_ops *const *o;
+
+	for (o = c->ops; *o; o++)
+		if ((*o)->wants_send && (*o)->wants_send(c))
+			return *o;
+	return NULL;
+}
+
 void vts_conn_on_writable(struct vts_conn *c)
 {
 	while (!c->dead) {
+		const struct vts_conn_ops *o;
 		struct vts_txmsg *m;
 		ssize_t n;
 
-		if (!c->txq_head && vts_hostile_flood_wants_send(c))
-			vts_hostile_flood_refill(c);
-		else if (!c->txq_head && vts_fuzz_wants_send(c))
-			vts_fuzz_pump(c);
+		if (!c->txq_head) {
+			o = wants_send(c);
+			if (o)
+				o->refill(c);
+		}
 		if (!txq_head_ready(c))
 			return;
 		m = c->txq_head;
@@ -529,9 +550,7 @@ short vts_conn_poll_events(const struct vts_conn *c)
 	/* Muted, we still see the client hang up: poll reports POLLHUP. */
 	if (c->tx_bytes < TX_BACKLOG_MAX && !c->rx_mute)
 		ev |= POLLIN;
-	if (txq_head_ready(c) ||
-	    (!c->txq_head && vts_hostile_flood_wants_send(c)) ||
-	    (!c->txq_head && vts_fuzz_wants_send(c)))
+	if (txq_head_ready(c) || (!c->txq_head && wants_send(c)))
 		ev |= POLLOUT;
 	return ev;
 }
@@ -559,6 +578,93 @@ void vts_conn_on_timer(struct vts_conn *c)
 	if (c->nheld && vts_now_ns() >= c->held_deadline)
 		reorder_release(c);
 	vts_conn_on_writable(c);
+}
+
+/* ---- the plugged-in parts (struct vts_conn_ops) ---- */
+
+/**
+ * vts_conn_on_command() - a command that wants a reply arrived
+ * @c: the connection
+ * @h: its header
+ *
+ * Called before the command is handled.
+ *
+ * Return: false when a part says to drop it unhandled.
+ */
+bool vts_conn_on_command(struct vts_conn *c, const struct vfio_user_header *h)
+{
+	const struct vts_conn_ops *const *o;
+
+	for (o = c->ops; *o; o++)
+		if ((*o)->on_command && !(*o)->on_command(c, h))
+			return false;
+	return true;
+}
+
+/**
+ * vts_conn_send_reply() - send the reply to the current command
+ * @c: the connection
+ * @msg: the reply, header included (writable: a part may mangle it)
+ * @len: its size
+ * @fd: the fd it carries, or -1
+ *
+ * The first part that takes it sends it its way; if none does, it goes
+ * out as it is.
+ */
+void vts_conn_send_reply(struct vts_conn *c, uint8_t *msg, size_t len, int fd)
+{
+	const struct vts_conn_ops *const *o;
+
+	for (o = c->ops; *o; o++)
+		if ((*o)->send_reply && (*o)->send_reply(c, msg, len, fd))
+			return;
+	vts_conn_emit(c, msg, len, &fd, fd >= 0, 0);
+}
+
+/**
+ * vts_conn_replied() - the reply to a command went out
+ * @c: the connection
+ * @h: the command's header
+ * @err: the reply's error (a negative errno) or 0
+ */
+void vts_conn_replied(struct vts_conn *c, const struct vfio_user_header *h,
+		      int err)
+{
+	const struct vts_conn_ops *const *o;
+
+	for (o = c->ops; *o; o++)
+		if ((*o)->replied)
+			(*o)->replied(c, h, err);
+}
+
+/**
+ * vts_conn_on_reply() - a reply from the client, to a request of ours
+ * @c: the connection
+ * @h: its header
+ * @payload: what follows the header
+ * @len: its size
+ */
+void vts_conn_on_reply(struct vts_conn *c, const struct vfio_user_header *h,
+		       const void *payload, size_t len)
+{
+	const struct vts_conn_ops *const *o;
+
+	for (o = c->ops; *o; o++)
+		if ((*o)->on_reply)
+			(*o)->on_reply(c, h, payload, len);
+}
+
+/**
+ * vts_conn_pump() - a message was handled: the parts' chance to send more
+ * @c: the connection
+ */
+void vts_conn_pump(struct vts_conn *c)
+{
+	const struct vts_conn_ops *const *o;
+
+	for (o = c->ops; *o; o++)
+		if ((*o)->pump)
+			(*o)->pump(c);
 }
 
 /*

@@ -11,9 +11,10 @@
  * transfer: a device that hits an IOMMU fault stops, it does not crash.
  *
  * Message transfers are a small state machine driven by the connection:
- * vts_engine_pump() sends the next request once the previous one is answered
- * (proto.c calls it after every message it handles, so the first request
- * follows GO's reply), and vts_engine_on_reply() takes the answers.  One
+ * engine_pump() sends the next request once the previous one is answered
+ * (the connection calls it after every message it handles, so the first
+ * request follows GO's reply), and engine_on_reply() takes the answers,
+ * both through vts_engine_ops.  One
  * request at a time is plenty to exercise a client and keeps a transfer's
  * state to one counter.
  */
@@ -184,7 +185,7 @@ static void engine_go(struct vts_device *d, uint32_t ctrl)
 		finish(e, -copy_through_fd(d, m));
 		return;
 	}
-	/* By messages: vts_engine_pump() sends the first request. */
+	/* By messages: engine_pump() sends the first request. */
 	e->mode_used = TDEV_DMA_MODE_MSG;
 	e->status = TDEV_DMA_STATUS_BUSY;
 }
@@ -304,7 +305,7 @@ static void send_request(struct vts_conn *c, uint32_t n)
  * awaiting a reply.  The table is checked for every request (not only at
  * GO) so that a DMA_UNMAP mid-transfer stops it, as it must.
  */
-void vts_engine_pump(struct vts_conn *c)
+static void engine_pump(struct vts_conn *c)
 {
 	struct vts_dma_engine *e = &c->dev.eng;
 	uint64_t iova;
@@ -346,8 +347,9 @@ static uint32_t check_reply(const struct vts_dma_engine *e,
  * A reply from the client.  Not to our outstanding request (a late one
  * after DEVICE_RESET, or anything else): dropped, as all replies used to be.
  */
-void vts_engine_on_reply(struct vts_conn *c, const struct vfio_user_header *h,
-			 const void *payload, size_t len)
+static void engine_on_reply(struct vts_conn *c,
+			    const struct vfio_user_header *h,
+			    const void *payload, size_t len)
 {
 	struct vts_dma_engine *e = &c->dev.eng;
 	const struct vfio_user_dma_access *a = payload;
@@ -366,5 +368,11 @@ void vts_engine_on_reply(struct vts_conn *c, const struct vfio_user_header *h,
 		       e->inflight);
 	e->done += e->inflight;
 	e->inflight = 0;
-	vts_engine_pump(c);
+	engine_pump(c);
 }
+
+/* The engine's part in every connection. */
+const struct vts_conn_ops vts_engine_ops = {
+	.on_reply = engine_on_reply,
+	.pump = engine_pump,
+};

@@ -174,7 +174,7 @@ static void flip_bits(uint64_t *x, uint8_t *p, size_t len, unsigned int n)
  * ("armed"), so that a client knows the silence that follows is for good
  * ("mute"), or that it would take a command to end it.
  */
-void vts_fuzz_report(const struct vts_conn *c)
+static void fuzz_report(const struct vts_conn *c)
 {
 	const struct vts_fuzz_state *fz = &c->fz;
 	char tmp[4096];
@@ -216,7 +216,7 @@ static void count_frame(struct vts_conn *c, bool generated)
 	if (!fz->done && fz->generated >= vts_opt->fuzz_frames) {
 		fz->done = true;
 		vts_log("fuzz: budget of %lu frames spent\n", vts_opt->fuzz_frames);
-		vts_fuzz_report(c);
+		fuzz_report(c);
 	}
 }
 
@@ -507,7 +507,7 @@ static void emit_fatal(struct vts_conn *c, uint64_t *x, enum fatal_kind k)
 	default:
 		/* A reply kind: armed for the next reply, generation stops. */
 		c->fz.fatal_reply = k;
-		vts_fuzz_report(c);		/* "armed": a test may want to ask */
+		fuzz_report(c);		/* "armed": a test may want to ask */
 		return;
 	}
 	if (k != F_FDS && k != F_PARTIAL_CLOSE && k != F_CLOSE)
@@ -523,10 +523,10 @@ static void emit_fatal(struct vts_conn *c, uint64_t *x, enum fatal_kind k)
 	 */
 	if (mute)
 		c->mute = true;
-	vts_fuzz_report(c);			/* "end", "mute": nothing more comes */
+	fuzz_report(c);			/* "end", "mute": nothing more comes */
 }
 
-bool vts_fuzz_wants_send(const struct vts_conn *c)
+static bool fuzz_wants_send(const struct vts_conn *c)
 {
 	const struct vts_fuzz_state *fz = &c->fz;
 
@@ -535,13 +535,13 @@ bool vts_fuzz_wants_send(const struct vts_conn *c)
 }
 
 /* The send queue ran empty: add a batch of frames. */
-void vts_fuzz_pump(struct vts_conn *c)
+static void fuzz_pump(struct vts_conn *c)
 {
 	struct vts_fuzz_state *fz = &c->fz;
 	uint64_t *x = &fz->gen;
 	unsigned int i, n = fz->done ? CALM_FRAMES : BATCH_FRAMES;
 
-	for (i = 0; i < n && vts_fuzz_wants_send(c) && vts_conn_txq_empty(c); i++) {
+	for (i = 0; i < n && fuzz_wants_send(c) && vts_conn_txq_empty(c); i++) {
 		size_t len;
 
 		if (!fz->done && fz->generated >= fz->fatal_at) {
@@ -568,7 +568,7 @@ void vts_fuzz_pump(struct vts_conn *c)
 	}
 	flush(c);
 	/* Calm after the budget: pace the harmless frames. */
-	if (fz->done && vts_fuzz_wants_send(c) && vts_conn_txq_empty(c)) {
+	if (fz->done && fuzz_wants_send(c) && vts_conn_txq_empty(c)) {
 		size_t len = build_dma(c, x, frame);
 
 		vts_conn_emit_at(c, frame, len, NULL, 0, vts_now_ns() + 1000000);
@@ -731,7 +731,7 @@ static void reply_fatal(struct vts_conn *c, uint64_t *x, uint8_t *msg, size_t le
 	c->mute = true;
 	vts_log("fuzz: connection-ending event %s at frame %lu\n", fatal_names[k],
 		c->fz.frames);
-	vts_fuzz_report(c);
+	fuzz_report(c);
 }
 
 /* ---- the bind handshake ---- */
@@ -807,7 +807,7 @@ static void bind_mangle(struct vts_conn *c, uint64_t *x, uint8_t *msg, size_t le
 		emit_fd_mangle(c, x, msg, len, fd, k);
 		vts_log("fuzz: bind reply %u (command %u) mangled: %s\n",
 			fz->bind_replies, h->command, fz->bind);
-		vts_fuzz_report(c);
+		fuzz_report(c);
 		return;
 	}
 	case 0:
@@ -868,7 +868,7 @@ static void bind_mangle(struct vts_conn *c, uint64_t *x, uint8_t *msg, size_t le
 	vts_log("fuzz: bind reply %u (command %u) mangled: %s\n", fz->bind_replies,
 		h->command, fz->bind);
 	/* Tell the test now: the bind or the open may fail of it. */
-	vts_fuzz_report(c);
+	fuzz_report(c);
 }
 
 /* ---- start and end ---- */
@@ -904,7 +904,7 @@ static void fuzz_bind_reply(struct vts_conn *c, uint8_t *msg, size_t len, int fd
 		vts_conn_emit(c, msg, len, &fd, fd >= 0, 0);
 }
 
-void vts_fuzz_start(struct vts_conn *c)
+static void fuzz_start(struct vts_conn *c)
 {
 	struct vts_fuzz_state *fz = &c->fz;
 
@@ -923,7 +923,7 @@ void vts_fuzz_start(struct vts_conn *c)
 		fz->fatal_at == ULONG_MAX ? -1L : (long)fz->fatal_at);
 }
 
-void vts_fuzz_fini(struct vts_conn *c)
+static void fuzz_fini(struct vts_conn *c)
 {
 	free(c->fz.buf);
 	c->fz.buf = NULL;
@@ -935,7 +935,7 @@ void vts_fuzz_fini(struct vts_conn *c)
  * is, or mangled in a way the client must survive, or, when armed, with
  * the connection-ending event.
  */
-void vts_fuzz_reply(struct vts_conn *c, uint8_t *msg, size_t len, int fd)
+static void fuzz_reply(struct vts_conn *c, uint8_t *msg, size_t len, int fd)
 {
 	struct vts_fuzz_state *fz = &c->fz;
 	struct vfio_user_header *h = (void *)msg;
@@ -991,3 +991,35 @@ void vts_fuzz_reply(struct vts_conn *c, uint8_t *msg, size_t len, int fd)
 		vts_conn_emit(c, msg, len, NULL, 0, 0);
 	}
 }
+
+/* Every reply goes through fuzz_reply(). */
+static bool fuzz_send_reply(struct vts_conn *c, uint8_t *msg, size_t len,
+			    int fd)
+{
+	fuzz_reply(c, msg, len, fd);
+	return true;
+}
+
+/* Fuzzing starts once the device is open: its DMA window is known. */
+static void fuzz_replied(struct vts_conn *c, const struct vfio_user_header *h,
+			 int err)
+{
+	if (!err && h->command == VFIO_USER_DMA_MAP)
+		fuzz_start(c);
+}
+
+/* The connection ends: the last report, then the batch buffer goes. */
+static void fuzz_conn_fini(struct vts_conn *c)
+{
+	fuzz_report(c);
+	fuzz_fini(c);
+}
+
+/* --fuzz's part in a connection. */
+const struct vts_conn_ops vts_fuzz_ops = {
+	.wants_send = fuzz_wants_send,
+	.refill = fuzz_pump,
+	.send_reply = fuzz_send_reply,
+	.replied = fuzz_replied,
+	.fini = fuzz_conn_fini,
+};

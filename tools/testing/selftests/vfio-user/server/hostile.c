@@ -250,7 +250,7 @@ static void stream_refill(struct vts_conn *c)
 }
 
 /* flood: DMA_READ requests still to send, and nothing holds them back? */
-bool vts_hostile_flood_wants_send(const struct vts_conn *c)
+static bool flood_wants_send(const struct vts_conn *c)
 {
 	return c->flood_left && !c->mute;
 }
@@ -259,7 +259,7 @@ bool vts_hostile_flood_wants_send(const struct vts_conn *c)
  * flood, when the send queue ran empty: up to FLOOD_BATCH server->client
  * DMA_READ requests (address 0, count 8), queued as one message.
  */
-void vts_hostile_flood_refill(struct vts_conn *c)
+static void flood_refill(struct vts_conn *c)
 {
 	struct {
 		struct vfio_user_header hdr;
@@ -289,8 +289,12 @@ void vts_hostile_flood_refill(struct vts_conn *c)
  * as long as the client does: a client waiting for the trigger's reply
  * must give up on its own clock, however busy the server keeps it.
  */
-void vts_hostile_on_reply(struct vts_conn *c, const struct vfio_user_header *h)
+static void hostile_on_reply(struct vts_conn *c,
+			     const struct vfio_user_header *h,
+			     const void *payload, size_t len)
 {
+	(void)payload;		/* the header says all we need */
+	(void)len;
 	if (!c->stream || h->command != VFIO_USER_DMA_READ)
 		return;
 	if (c->stream_inflight)
@@ -314,7 +318,8 @@ static void send_unsolicited(struct vts_conn *c, uint16_t cmd)
  * @msg/@len: the correct reply (writable scratch), @fd: the fd it should
  * carry or -1.  VTS_HOSTILE_EXIT never gets here: it stops before handling.
  */
-void vts_hostile_emit(struct vts_conn *c, uint8_t *msg, size_t len, int fd)
+static void hostile_emit(struct vts_conn *c, uint8_t *msg, size_t len,
+			 int fd)
 {
 	struct vfio_user_header *h = (void *)msg;
 	int nfds = fd >= 0;
@@ -389,3 +394,46 @@ void vts_hostile_emit(struct vts_conn *c, uint8_t *msg, size_t len, int fd)
 	}
 	vts_conn_emit(c, msg, len, &fd, nfds, 0);
 }
+
+/*
+ * Is this command (one that wants a reply) the trigger?  VTS_HOSTILE_EXIT
+ * fires here, before the command is handled: no reply, the server exits.
+ */
+static bool hostile_on_command(struct vts_conn *c,
+			       const struct vfio_user_header *h)
+{
+	(void)h;		/* any command counts */
+	c->hostile_now = false;
+	if (vts_opt->hostile == VTS_HOSTILE_NONE || c->hostile_done)
+		return true;
+	if (c->cmds_seen++ < vts_opt->hostile_after)
+		return true;
+	c->hostile_done = true;
+	vts_log("hostile: misbehaving on command %u\n", c->cmds_seen - 1);
+	if (vts_opt->hostile == VTS_HOSTILE_EXIT) {
+		c->exit_server = c->dead = true;
+		return false;
+	}
+	c->hostile_now = true;
+	return true;
+}
+
+/* The trigger's reply is ours to mangle; any other goes on as it is. */
+static bool hostile_send_reply(struct vts_conn *c, uint8_t *msg, size_t len,
+			       int fd)
+{
+	if (!c->hostile_now)
+		return false;
+	c->hostile_now = false;
+	hostile_emit(c, msg, len, fd);
+	return true;
+}
+
+/* --hostile's part in a connection. */
+const struct vts_conn_ops vts_hostile_ops = {
+	.wants_send = flood_wants_send,
+	.refill = flood_refill,
+	.on_command = hostile_on_command,
+	.send_reply = hostile_send_reply,
+	.on_reply = hostile_on_reply,
+};

@@ -402,7 +402,8 @@ static void run_conn(struct vts_conn *c, const sigset_t *wait_mask)
 	}
 }
 
-static void serve(int lfd, const sigset_t *wait_mask)
+static void serve(int lfd, const sigset_t *wait_mask,
+		  const struct vts_conn_ops *const *ops)
 {
 	uint8_t *rxbuf = malloc(VTS_MAX_MSG_SIZE), *reply = malloc(VTS_MAX_MSG_SIZE);
 	static struct vts_conn c;	/* tens of KiB: keep it off the stack */
@@ -417,7 +418,7 @@ static void serve(int lfd, const sigset_t *wait_mask)
 
 		if (fd < 0)
 			break;
-		vts_conn_init(&c, fd, rxbuf, reply);
+		vts_conn_init(&c, fd, rxbuf, reply, ops);
 		run_conn(&c, wait_mask);
 		exit_server = c.exit_server || vts_opt->once;
 		if (c.exit_server)
@@ -430,6 +431,23 @@ out:
 	free(reply);
 }
 
+/*
+ * The parts every connection plugs in: the DMA engine always, then what
+ * the options ask for.  Their hooks are called in this order.
+ */
+static void select_ops(const struct vts_options *o,
+		       const struct vts_conn_ops **ops)
+{
+	unsigned int n = 0;
+
+	ops[n++] = &vts_engine_ops;
+	if (o->hostile != VTS_HOSTILE_NONE)
+		ops[n++] = &vts_hostile_ops;
+	if (o->fuzz)
+		ops[n++] = &vts_fuzz_ops;
+	ops[n] = NULL;
+}
+
 int main(int argc, char **argv)
 {
 	struct vts_options o = {
@@ -440,6 +458,7 @@ int main(int argc, char **argv)
 		.drip_ms = 1000,
 		.pre_reply_ms = 500,
 	};
+	const struct vts_conn_ops *ops[4];
 	sigset_t wait_mask;
 	unsigned int i;
 	int lfd;
@@ -449,6 +468,7 @@ int main(int argc, char **argv)
 
 	parse_args(argc, argv, &o);
 	vts_opt = &o;
+	select_ops(&o, ops);
 	setup_signals(&wait_mask);
 	lfd = listen_on(o.sock_path);
 	if (lfd < 0)
@@ -457,7 +477,7 @@ int main(int argc, char **argv)
 		signal_ready(o.ready_fd);
 	vts_log("listening on %s\n", o.sock_path);
 
-	serve(lfd, &wait_mask);
+	serve(lfd, &wait_mask, ops);
 
 	close(lfd);
 	unlink(o.sock_path);

@@ -9,9 +9,11 @@
  * payload at @out; a reply with the Error bit carries only the header, as
  * the spec requires.
  *
- * Replies from the client (to the DMA engine's requests) go to engine.c,
- * and after every message the engine gets the chance to send its next
- * request.
+ * Commands, their replies and the client's replies (to the DMA engine's
+ * requests, or --hostile's) pass through the parts plugged into the
+ * connection (struct vts_conn_ops: the DMA engine, --hostile, --fuzz),
+ * and after every message they get the chance to send more, e.g. the
+ * engine its next request.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -345,18 +347,6 @@ static int dispatch(struct handler_args *a, const struct vfio_user_header *h)
 	return handlers[h->command].fn(a);
 }
 
-/* Is this command (one that wants a reply) the --hostile trigger? */
-static bool hostile_trigger(struct vts_conn *c)
-{
-	if (vts_opt->hostile == VTS_HOSTILE_NONE || c->hostile_done)
-		return false;
-	if (c->cmds_seen++ < vts_opt->hostile_after)
-		return false;
-	c->hostile_done = true;
-	vts_log("hostile: misbehaving on command %u\n", c->cmds_seen - 1);
-	return true;
-}
-
 /* A command from the client: dispatch it and reply (or misbehave). */
 static void handle_command(struct vts_conn *c, uint8_t *msg, size_t size,
 			   int *fds, unsigned int nfds)
@@ -368,16 +358,12 @@ static void handle_command(struct vts_conn *c, uint8_t *msg, size_t size,
 		.out_fd = -1,
 	};
 	bool want_reply = !(h->flags & VFIO_USER_F_NO_REPLY);
-	bool trigger;
 	int err;
 
 	c->ids_seen[h->msg_id / 8] |= 1u << (h->msg_id % 8);
 	c->last_id = h->msg_id;
-	trigger = want_reply && hostile_trigger(c);
-	if (trigger && vts_opt->hostile == VTS_HOSTILE_EXIT) {
-		c->exit_server = c->dead = true;
+	if (want_reply && !vts_conn_on_command(c, h))
 		return;
-	}
 	err = dispatch(&a, h);
 	if (err && vts_opt->verbose)
 		vts_log("   -> error %d (%s)\n", -err, strerror(-err));
@@ -394,16 +380,9 @@ static void handle_command(struct vts_conn *c, uint8_t *msg, size_t size,
 	if (err)
 		a.out_fd = -1;
 	vts_log_msg("->", r, a.out_fd >= 0);
-	if (trigger)
-		vts_hostile_emit(c, c->reply, r->msg_size, a.out_fd);
-	else if (vts_opt->fuzz)
-		vts_fuzz_reply(c, c->reply, r->msg_size, a.out_fd);
-	else
-		vts_conn_emit(c, c->reply, r->msg_size, &a.out_fd,
-			      a.out_fd >= 0, 0);
-	/* --fuzz starts once the device is open: its DMA window is known. */
-	if (vts_opt->fuzz && !err && h->command == VFIO_USER_DMA_MAP)
-		vts_fuzz_start(c);
+	/* As it is, or --hostile's or --fuzz's way. */
+	vts_conn_send_reply(c, c->reply, r->msg_size, a.out_fd);
+	vts_conn_replied(c, h, err);
 }
 
 /*
@@ -415,11 +394,11 @@ void vts_proto_handle(struct vts_conn *c, uint8_t *msg, size_t size, int *fds,
 	const struct vfio_user_header *h = (const void *)msg;
 
 	vts_log_msg("<-", h, nfds);
-	if ((h->flags & VFIO_USER_F_TYPE_MASK) == VFIO_USER_F_TYPE_REPLY) {
-		vts_engine_on_reply(c, h, msg + VTS_HDR_SIZE, size - VTS_HDR_SIZE);
-		vts_hostile_on_reply(c, h);
-	} else
+	if ((h->flags & VFIO_USER_F_TYPE_MASK) == VFIO_USER_F_TYPE_REPLY)
+		vts_conn_on_reply(c, h, msg + VTS_HDR_SIZE,
+				  size - VTS_HDR_SIZE);
+	else
 		handle_command(c, msg, size, fds, nfds);
 	/* After the command's reply, so that GO's reply is not held back. */
-	vts_engine_pump(c);
+	vts_conn_pump(c);
 }

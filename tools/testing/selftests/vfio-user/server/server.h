@@ -175,6 +175,7 @@ bool vts_json_caps_u64(const char *json, const char *key, uint64_t *val);
 /* ---- connection ---- */
 
 struct vts_txmsg;
+struct vts_conn_ops;
 
 /* --fuzz state of one connection (server/fuzz.c). */
 struct vts_fuzz_state {
@@ -203,6 +204,8 @@ struct vts_fuzz_state {
 
 struct vts_conn {
 	int fd;
+	/* the parts plugged in, NULL-terminated (struct vts_conn_ops) */
+	const struct vts_conn_ops *const *ops;
 	struct vts_device dev;
 	bool negotiated;		/* VERSION done */
 	uint32_t max_xfer;		/* client's max_data_xfer_size */
@@ -219,7 +222,7 @@ struct vts_conn {
 	/* send state */
 	struct vts_txmsg *txq_head, **txq_tail;
 	size_t tx_bytes;		/* bytes queued, for back-pressure */
-	struct vts_txmsg *delayed;		/* --delay-*: by release time */
+	struct vts_txmsg *delayed;	/* --delay-*: by release time */
 	struct vts_txmsg *held;		/* --reorder: stack of held replies */
 	unsigned int nheld;
 	uint64_t held_deadline;
@@ -229,6 +232,7 @@ struct vts_conn {
 	/* --hostile state */
 	unsigned int cmds_seen;		/* commands that wanted a reply */
 	bool hostile_done;
+	bool hostile_now;		/* this command is the trigger */
 	bool mute;			/* send nothing more */
 	bool rx_mute;			/* read nothing more */
 	bool keep_device;		/* leave dev to the process's exit */
@@ -241,7 +245,46 @@ struct vts_conn {
 	struct vts_fuzz_state fz;
 };
 
-void vts_conn_init(struct vts_conn *c, int fd, uint8_t *rxbuf, uint8_t *reply);
+/**
+ * struct vts_conn_ops - what a part of the server adds to a connection
+ *
+ * The DMA engine (vts_engine_ops), the hostile modes (vts_hostile_ops) and
+ * the fuzzer (vts_fuzz_ops) plug into a connection through one of these;
+ * main.c picks, at start-up, the ones its options ask for and the
+ * connection calls each hook of each, in that order.  Any hook may be NULL.
+ *
+ * @wants_send: has it frames to send once the send queue runs empty?
+ * @refill: the send queue ran empty and @wants_send said yes: queue them
+ *	(only the first part that wants to is asked).
+ * @on_command: a command that wants a reply arrived, before it is handled;
+ *	false drops it unhandled (the connection is ending).
+ * @send_reply: send @msg, the reply to that command (@fd: the fd it
+ *	carries, or -1), its own way; false leaves it to the next part and in
+ *	the end to vts_conn_emit().
+ * @replied: the reply to command @h went out; @err is its error or 0.
+ * @on_reply: a reply from the client, to a request of ours.
+ * @pump: after every message the connection handled.
+ * @fini: the connection ends.
+ */
+struct vts_conn_ops {
+	bool (*wants_send)(const struct vts_conn *c);
+	void (*refill)(struct vts_conn *c);
+	bool (*on_command)(struct vts_conn *c, const struct vfio_user_header *h);
+	bool (*send_reply)(struct vts_conn *c, uint8_t *msg, size_t len, int fd);
+	void (*replied)(struct vts_conn *c, const struct vfio_user_header *h,
+			int err);
+	void (*on_reply)(struct vts_conn *c, const struct vfio_user_header *h,
+			 const void *payload, size_t len);
+	void (*pump)(struct vts_conn *c);
+	void (*fini)(struct vts_conn *c);
+};
+
+extern const struct vts_conn_ops vts_engine_ops;
+extern const struct vts_conn_ops vts_hostile_ops;
+extern const struct vts_conn_ops vts_fuzz_ops;
+
+void vts_conn_init(struct vts_conn *c, int fd, uint8_t *rxbuf, uint8_t *reply,
+		   const struct vts_conn_ops *const *ops);
 void vts_conn_fini(struct vts_conn *c);
 short vts_conn_poll_events(const struct vts_conn *c);
 int64_t vts_conn_timeout_ns(const struct vts_conn *c);
@@ -259,24 +302,19 @@ void vts_conn_emit_at(struct vts_conn *c, const void *msg, size_t len,
 void vts_conn_emit_drip(struct vts_conn *c, const void *msg, size_t len,
 			const int *fds, unsigned int nfds, unsigned int ms);
 bool vts_conn_txq_empty(const struct vts_conn *c);
+uint16_t vts_conn_unused_id(const struct vts_conn *c);
+
+/* For proto.c: the plugged-in parts' hooks (struct vts_conn_ops). */
+bool vts_conn_on_command(struct vts_conn *c, const struct vfio_user_header *h);
+void vts_conn_send_reply(struct vts_conn *c, uint8_t *msg, size_t len, int fd);
+void vts_conn_replied(struct vts_conn *c, const struct vfio_user_header *h,
+		      int err);
+void vts_conn_on_reply(struct vts_conn *c, const struct vfio_user_header *h,
+		       const void *payload, size_t len);
+void vts_conn_pump(struct vts_conn *c);
 
 void vts_proto_handle(struct vts_conn *c, uint8_t *msg, size_t size,
 		      int *fds, unsigned int nfds);
-void vts_hostile_emit(struct vts_conn *c, uint8_t *msg, size_t len, int fd);
-void vts_hostile_on_reply(struct vts_conn *c, const struct vfio_user_header *h);
-bool vts_hostile_flood_wants_send(const struct vts_conn *c);
-void vts_hostile_flood_refill(struct vts_conn *c);
-void vts_engine_pump(struct vts_conn *c);
-void vts_engine_on_reply(struct vts_conn *c, const struct vfio_user_header *h,
-			 const void *payload, size_t len);
-uint16_t vts_conn_unused_id(const struct vts_conn *c);
 int vts_engine_guarded_copy(void *dst, const void *src, size_t len);
-
-void vts_fuzz_start(struct vts_conn *c);
-bool vts_fuzz_wants_send(const struct vts_conn *c);
-void vts_fuzz_pump(struct vts_conn *c);
-void vts_fuzz_reply(struct vts_conn *c, uint8_t *msg, size_t len, int fd);
-void vts_fuzz_report(const struct vts_conn *c);
-void vts_fuzz_fini(struct vts_conn *c);
 
 #endif /* VTS_SERVER_H */
