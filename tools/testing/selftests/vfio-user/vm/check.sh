@@ -16,7 +16,8 @@
 #   VM_MEM        guest memory in MB (vm-run.sh default 3072)
 #   VM_OUT        output dir (default $REPO/build/vm-out; results in VM_OUT/results)
 #   VM_VERBOSE=1  echo the guest's serial console while it runs
-#   TEST_TIMEOUT  per-test timeout inside the guest (run_tests.sh default 300)
+#   TEST_TIMEOUT  per-test timeout, here and inside the guest (default: the
+#                 timeout= of ../settings, kselftest's per-test timeout, 600)
 #   VFIO_USER_KO  module to insmod instead of drivers/vfio/user/vfio_user.ko
 #   VFIO_USER_TEST_BUILD  directory of the test binaries (run_tests.sh)
 #   E2E_TIMEOUT   bound on qemu_e2e_test.sh's inner QEMU (its default 450)
@@ -93,12 +94,14 @@ for t in "$@"; do
 done
 cmd+=("SKIP_TESTS=${host_tests[*]}")
 host_build=${VFIO_USER_TEST_BUILD:-$REPO/tools/testing/selftests/vfio-user/build}
+settings_timeout=$(sed -n 's/^timeout=//p' "$script_dir/../settings" 2> /dev/null || true)
+host_timeout=${TEST_TIMEOUT:-${settings_timeout:-600}}
 mkdir -p "$results/host"
 : > "$results/host/tests"
 for t in "${host_tests[@]}"; do
 	echo "$t" >> "$results/host/tests"
 	set +e
-	timeout -k 10 "${TEST_TIMEOUT:-600}" "$host_build/$t" > "$results/host/$t.tap" 2>&1 < /dev/null
+	timeout -k 10 "$host_timeout" "$host_build/$t" > "$results/host/$t.tap" 2>&1 < /dev/null
 	echo $? > "$results/host/$t.rc"
 	set -e
 done
