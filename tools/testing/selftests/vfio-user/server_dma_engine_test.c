@@ -50,12 +50,12 @@ static int dma_go(struct vfu_client *c, uint64_t src, uint64_t dst,
 static uint32_t dma_wait(struct __test_metadata *_metadata,
 			 struct vfu_client *c)
 {
-	long long end = now_ms() + 10000;
+	long long end = vu_now_ms() + 10000;
 	uint32_t st;
 
 	do {
 		st = rd32(_metadata, c, BAR0, TDEV_REG_DMA_STATUS);
-	} while (st == TDEV_DMA_STATUS_BUSY && now_ms() < end);
+	} while (st == TDEV_DMA_STATUS_BUSY && vu_now_ms() < end);
 	return st;
 }
 

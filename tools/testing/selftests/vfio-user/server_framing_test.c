@@ -72,7 +72,7 @@ TEST_F(srv, unexpected_and_too_many_fds)
 	UP("--once");
 	for (i = 0; i < VFU_MAX_FDS; i++)
 		ASSERT_LE(0, e[i] = new_eventfd());
-	before = count_fds();
+	before = vu_count_fds();
 	info.argsz = sizeof(info);
 	EXPECT_EQ(-EINVAL, vfu_cmd(C, VFIO_USER_DEVICE_GET_INFO, &info,
 				   sizeof(info), e, 1, NULL, 0, NULL, NULL,
@@ -81,7 +81,7 @@ TEST_F(srv, unexpected_and_too_many_fds)
 	EXPECT_EQ(-EINVAL, vfu_set_irqs(C, EVENTFD_TRIGGER, 2, 0, 8, NULL, 0,
 					e, VFU_MAX_FDS));
 	EXPECT_EQ(0, vfu_device_get_info(C, &info));
-	EXPECT_EQ(before, count_fds());
+	EXPECT_EQ(before, vu_count_fds());
 	for (i = 0; i < VFU_MAX_FDS; i++)
 		close(e[i]);
 }

@@ -172,9 +172,9 @@ static void fuzz_capture(struct __test_metadata *_metadata, const char *seed,
 	struct vfio_user_region_access a = {
 		.offset = TDEV_REG_MAGIC, .region = BAR0, .count = 4,
 	};
-	struct server s = { };
+	struct vu_server s = { };
 	struct vfu_client c = { .fd = -1 };
-	long long end = now_ms() + 20000;
+	long long end = vu_now_ms() + 20000;
 	char count_file[64], armed[48], mute[8];
 	bool probed = false;
 	ssize_t n;
@@ -191,7 +191,7 @@ static void fuzz_capture(struct __test_metadata *_metadata, const char *seed,
 					   "--fuzz-count-file", count_file)));
 	ASSERT_EQ(0, vfu_connect(&c, s.path));
 	send_bind_handshake(_metadata, &c);
-	while (cap->len < FUZZ_CAPTURE && now_ms() < end) {
+	while (cap->len < FUZZ_CAPTURE && vu_now_ms() < end) {
 		n = capture_read(cap, c.fd, 300);
 		if (n == -2)
 			break;

@@ -247,7 +247,7 @@ TEST_F(srv, hostile_drip)
 	uint16_t id;
 
 	UP("--hostile", "drip", "--hostile-after", "1", "--drip-ms", "20");
-	t0 = now_ms();
+	t0 = vu_now_ms();
 	ASSERT_EQ(0, vfu_send_cmd(C, VFIO_USER_REGION_READ, 0, &a, sizeof(a),
 				  NULL, 0, &id));
 	/* One byte at a time, 20 ms apart: never two in one read. */
@@ -263,7 +263,7 @@ TEST_F(srv, hostile_drip)
 		usleep(5000);
 	}
 	EXPECT_EQ(want, reads);
-	EXPECT_GE(now_ms() - t0, (want - 1) * 20);
+	EXPECT_GE(vu_now_ms() - t0, (want - 1) * 20);
 	EXPECT_EQ(id, ((struct vfio_user_header *)buf)->msg_id);
 	EXPECT_EQ(TDEV_MAGIC_VALUE, *(uint32_t *)(buf + HDR + sizeof(a)));
 	/* then all is in step, and the next reply is whole */
@@ -289,7 +289,7 @@ TEST_F(srv, hostile_pre_reply)
 	   "--pre-reply-ms", "200");
 	ASSERT_EQ(0, vfu_send_cmd(C, VFIO_USER_REGION_READ, 0, &a, sizeof(a),
 				  NULL, 0, &id));
-	t0 = now_ms();
+	t0 = vu_now_ms();
 	/* The trigger's reply, correct... */
 	ASSERT_EQ(0, vfu_recv_msg(C, &m));
 	EXPECT_EQ(id, m.hdr.msg_id);
@@ -305,7 +305,7 @@ TEST_F(srv, hostile_pre_reply)
 	/* ...then, later, half a reply to the id we would use next. */
 	ASSERT_EQ(HDR + (sizeof(a) + 4) / 2,
 		  raw_drain(C, buf, sizeof(buf), 500, &nfds, kinds, &eof));
-	EXPECT_GE(now_ms() - t0, 200);
+	EXPECT_GE(vu_now_ms() - t0, 200);
 	h = (void *)buf;
 	EXPECT_EQ((uint16_t)(id + 1), h->msg_id);
 	EXPECT_EQ(VFIO_USER_REGION_READ, h->command);
@@ -494,10 +494,10 @@ TEST_F(srv, hostile_fds)
 	};
 
 	UP("--hostile", "fds", "--hostile-after", "1");
-	before = count_fds();
+	before = vu_count_fds();
 	/* vfu_read32 does not expect fds: protocol error, fd closed */
 	EXPECT_EQ(-EPROTO, vfu_read32(C, BAR0, TDEV_REG_MAGIC, &v));
-	EXPECT_EQ(before, count_fds());
+	EXPECT_EQ(before, vu_count_fds());
 	ALIVE();
 
 	/* see the fd itself on a fresh connection */
@@ -639,7 +639,7 @@ TEST_F(srv, hostile_exit)
 
 	UP("--hostile", "exit", "--hostile-after", "1");
 	EXPECT_EQ(-ECONNRESET, vfu_read32(C, BAR0, TDEV_REG_MAGIC, &v));
-	EXPECT_EQ(0, server_wait(&self->s, SERVER_WAIT_MS));
+	EXPECT_EQ(0, vu_server_wait(&self->s, SERVER_WAIT_MS));
 	EXPECT_NE(0, srv_connect(self));
 }
 

@@ -62,13 +62,13 @@ TEST_F(srv, reorder_partial_batch_after_2ms)
 	int i;
 
 	UP("--reorder", "8");
-	t0 = now_ms();
+	t0 = vu_now_ms();
 	ASSERT_EQ(0, send_read_batch(C, 3, ids));
 	for (i = 2; i >= 0; i--) {
 		ASSERT_EQ(0, vfu_recv_msg(C, &m));
 		EXPECT_EQ(ids[i], m.hdr.msg_id);
 	}
-	EXPECT_LT(now_ms() - t0, 1000);
+	EXPECT_LT(vu_now_ms() - t0, 1000);
 }
 
 TEST_F(srv, delay_every_reply)
@@ -76,9 +76,9 @@ TEST_F(srv, delay_every_reply)
 	long long t0;
 
 	UP("--delay-ms", "150");
-	t0 = now_ms();
+	t0 = vu_now_ms();
 	ALIVE();
-	EXPECT_GE(now_ms() - t0, 150);
+	EXPECT_GE(vu_now_ms() - t0, 150);
 	/* pipelined commands are delayed in parallel, not in series */
 	{
 		struct vfio_user_region_access a = {
@@ -87,14 +87,14 @@ TEST_F(srv, delay_every_reply)
 		struct vfu_msg m;
 		int i;
 
-		t0 = now_ms();
+		t0 = vu_now_ms();
 		for (i = 0; i < 5; i++)
 			ASSERT_EQ(0, vfu_send_cmd(C, VFIO_USER_REGION_READ, 0,
 						  &a, sizeof(a), NULL, 0, NULL));
 		for (i = 0; i < 5; i++)
 			ASSERT_EQ(0, vfu_recv_msg(C, &m));
-		EXPECT_GE(now_ms() - t0, 150);
-		EXPECT_LT(now_ms() - t0, 700);
+		EXPECT_GE(vu_now_ms() - t0, 150);
+		EXPECT_LT(vu_now_ms() - t0, 700);
 	}
 }
 
@@ -138,7 +138,7 @@ TEST_F(srv, once_exits_after_first_client)
 	UP("--once");
 	ALIVE();
 	vfu_disconnect(C);
-	EXPECT_EQ(0, server_wait(&self->s, SERVER_WAIT_MS));
+	EXPECT_EQ(0, vu_server_wait(&self->s, SERVER_WAIT_MS));
 	EXPECT_FALSE(path_exists(self->s.path));
 }
 
@@ -150,7 +150,7 @@ TEST_F(srv, sigterm_and_sigint_exit_cleanly)
 	/* while a client is connected, and with no client */
 	START("--no-reset");
 	kill(self->s.pid, SIGINT);
-	EXPECT_EQ(0, server_wait(&self->s, SERVER_WAIT_MS));
+	EXPECT_EQ(0, vu_server_wait(&self->s, SERVER_WAIT_MS));
 	EXPECT_FALSE(path_exists(self->s.path));
 }
 
@@ -191,7 +191,7 @@ TEST_F(srv, bad_command_lines)
 	server_quiet = true;
 	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		EXPECT_NE(0, server_start(&self->s, bad[i]));
-		EXPECT_EQ(2, server_wait(&self->s, SERVER_WAIT_MS));
+		EXPECT_EQ(2, vu_server_wait(&self->s, SERVER_WAIT_MS));
 	}
 }
 
@@ -230,7 +230,7 @@ TEST_F(srv, delay_reply_one_command)
 	memcpy(w, &a, sizeof(a));
 	((struct vfio_user_region_access *)w)->offset = TDEV_REG_SCRATCH;
 	memcpy(w + sizeof(a), &v, 4);
-	t0 = now_ms();
+	t0 = vu_now_ms();
 	ASSERT_EQ(0, vfu_send_cmd(C, VFIO_USER_REGION_WRITE, 0, w, sizeof(w),
 				  NULL, 0, &wid));
 	ASSERT_EQ(0, vfu_send_cmd(C, VFIO_USER_REGION_READ, 0, &a, sizeof(a),
@@ -238,11 +238,11 @@ TEST_F(srv, delay_reply_one_command)
 	/* The read (command 8, delay 0 given by number) comes first... */
 	ASSERT_EQ(0, vfu_recv_msg(C, &m));
 	EXPECT_EQ(rid, m.hdr.msg_id);
-	EXPECT_LT(now_ms() - t0, 250);
+	EXPECT_LT(vu_now_ms() - t0, 250);
 	/* ...the write's after its 300 ms. */
 	ASSERT_EQ(0, vfu_recv_msg(C, &m));
 	EXPECT_EQ(wid, m.hdr.msg_id);
-	EXPECT_GE(now_ms() - t0, 300);
+	EXPECT_GE(vu_now_ms() - t0, 300);
 	/* The write happened when it arrived, not when it was answered. */
 	EXPECT_EQ(7, REG(TDEV_REG_SCRATCH));
 }
@@ -253,12 +253,12 @@ TEST_F(srv, delay_reply_overrides_delay_ms)
 	long long t0;
 
 	UP("--delay-ms", "200", "--delay-reply", "region_read:0");
-	t0 = now_ms();
+	t0 = vu_now_ms();
 	ALIVE();
-	EXPECT_LT(now_ms() - t0, 150);
-	t0 = now_ms();
+	EXPECT_LT(vu_now_ms() - t0, 150);
+	t0 = vu_now_ms();
 	WREG(TDEV_REG_SCRATCH, 1);
-	EXPECT_GE(now_ms() - t0, 200);
+	EXPECT_GE(vu_now_ms() - t0, 200);
 }
 
 /* TDEV_REG_BAD_FDS: what SET_IRQS and DMA_MAP got that they should not. */

@@ -3,8 +3,8 @@
  * Shared by the server_*_test.c tests: the test server seen from a
  * userspace vfio-user client (lib/vfu_client): every command, the device
  * behind it, the options, and every --hostile mode.  They need no kernel
- * driver, so they run on the host and in the guest.  This holds the
- * server launcher and the other generic helpers (first block), then the
+ * driver, so they run on the host and in the guest.  This holds how they
+ * start the server and the other generic helpers (first block), then the
  * fixture srv and what the tests share.
  *
  * Environment:
@@ -39,14 +39,15 @@
 #include "kselftest_harness.h"
 #include "test_device.h"
 #include "lib/vfu_client.h"
+#include "lib/vu_util.h"
 
 /*
  * ======================= generic helpers =======================
  *
- * Nothing in this block knows the fixture: the region indexes, the
- * server launcher, the clock, fd counting, eventfds, register access
- * and raw commands through a client.  The selftest library (lib/) is to
- * take them over; keep them together here until it does.
+ * Nothing in this block knows the fixture: the region indexes, how these
+ * tests start the library's server launcher (lib/server.c), eventfds,
+ * register access and raw commands through a client.  The clock and fd
+ * counting are the library's: vu_now_ms(), vu_count_fds().
  */
 
 #define HDR		sizeof(struct vfio_user_header)
@@ -57,34 +58,7 @@
 #define ARGS(...)	((const char *const[]){ __VA_ARGS__, NULL })
 #define SERVER_WAIT_MS	30000	/* generous: valgrind is slow to start */
 
-/* ---- server process ---- */
-
-struct server {
-	pid_t pid;
-	char dir[64];
-	char path[108];
-};
-
-static inline long long now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
-}
-
-static inline void server_binary(char *buf, size_t size)
-{
-	char self[PATH_MAX - 32];
-	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-	char *slash;
-
-	self[n > 0 ? n : 0] = '\0';
-	slash = strrchr(self, '/');
-	if (slash)
-		*slash = '\0';
-	snprintf(buf, size, "%s/vfio_user_test_server", self);
-}
+/* ---- server process: lib/server.c's, started the way these tests want ---- */
 
 static inline bool env_set(const char *name)
 {
@@ -96,105 +70,40 @@ static inline bool env_set(const char *name)
 /* Set by tests that expect the server to complain (bad command lines). */
 static bool server_quiet;
 
-static inline void exec_server(const char *path, int ready_fd,
-			       const char *const *extra, pid_t parent)
+/*
+ * Start a server with @extra arguments; 0 once it listens, or -errno.  Its
+ * socket is in a directory made on the first start; a restart reuses it.
+ * If the test dies without its teardown (a crash, an abort), the server
+ * must not outlive it: it gets SIGTERM, which makes it clean up and exit.
+ */
+static inline int server_start(struct vu_server *s, const char *const *extra)
 {
 	static const char *const valgrind[] = {
 		"valgrind", "-q", "--error-exitcode=99", "--leak-check=full",
 		"--errors-for-leak-kinds=definite,indirect,possible",
-		"--show-leak-kinds=definite,indirect,possible",
+		"--show-leak-kinds=definite,indirect,possible", NULL,
 	};
-	const char *argv[64];
-	char bin[PATH_MAX], fdarg[16];
-	int argc = 0;
-	size_t i;
-
-	server_binary(bin, sizeof(bin));
-	snprintf(fdarg, sizeof(fdarg), "%d", ready_fd);
-	if (env_set("VFU_SERVER_VALGRIND"))
-		for (i = 0; i < sizeof(valgrind) / sizeof(valgrind[0]); i++)
-			argv[argc++] = valgrind[i];
-	argv[argc++] = bin;
-	argv[argc++] = "-s";
-	argv[argc++] = path;
-	argv[argc++] = "--ready-fd";
-	argv[argc++] = fdarg;
-	if (env_set("VFU_SERVER_VERBOSE"))
-		argv[argc++] = "-v";
-	for (i = 0; extra[i] && argc < 63; i++)
-		argv[argc++] = extra[i];
-	argv[argc] = NULL;
-	/*
-	 * If the test dies without its teardown (a crash, an abort), the
-	 * server must not outlive it: SIGTERM makes it clean up and exit.
-	 */
-	prctl(PR_SET_PDEATHSIG, SIGTERM);
-	if (getppid() != parent)
-		_exit(127);
-	fcntl(ready_fd, F_SETFD, 0);	/* the one fd the server inherits */
-	if (server_quiet)
-		freopen("/dev/null", "w", stderr);
-	execvp(argv[0], (char *const *)argv);
-	_exit(127);
-}
-
-/* Start a server with @extra arguments; 0 once it listens, or -errno. */
-static inline int server_start(struct server *s, const char *const *extra)
-{
-	struct pollfd p;
-	char ready[8];
-	int pipefd[2];
-	pid_t parent;
+	const struct vu_server_opts opts = {
+		.wrapper = env_set("VFU_SERVER_VALGRIND") ? valgrind : NULL,
+		.verbose = env_set("VFU_SERVER_VERBOSE"),
+		.die_with_parent = true,
+		.quiet = server_quiet,
+		.ready_ms = SERVER_WAIT_MS,
+	};
+	int err;
 
 	if (!s->dir[0]) {
-		snprintf(s->dir, sizeof(s->dir), "/tmp/vfu-server-test-XXXXXX");
-		if (!mkdtemp(s->dir))
-			return -errno;
-		snprintf(s->path, sizeof(s->path), "%s/sock", s->dir);
+		err = vu_server_mkdir(s, "/tmp/vfu-server-test-XXXXXX");
+		if (err)
+			return err;
 	}
-	if (pipe2(pipefd, O_CLOEXEC))
-		return -errno;
-	parent = getpid();
-	s->pid = fork();
-	if (s->pid == 0)
-		exec_server(s->path, pipefd[1], extra, parent);
-	close(pipefd[1]);
-	p = (struct pollfd){ .fd = pipefd[0], .events = POLLIN };
-	if (s->pid < 0 || poll(&p, 1, SERVER_WAIT_MS) != 1 ||
-	    read(pipefd[0], ready, sizeof(ready)) != 6) {
-		close(pipefd[0]);
-		return -ECHILD;
-	}
-	close(pipefd[0]);
-	return 0;
-}
-
-/* Wait for the server to exit: its exit code, or -1 (signal/timeout). */
-static inline int server_wait(struct server *s, int timeout_ms)
-{
-	long long end = now_ms() + timeout_ms;
-	int status;
-
-	while (waitpid(s->pid, &status, WNOHANG) == 0) {
-		if (now_ms() > end) {
-			kill(s->pid, SIGKILL);
-			waitpid(s->pid, &status, 0);
-			s->pid = 0;
-			return -1;
-		}
-		usleep(2000);
-	}
-	s->pid = 0;
-	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+	return vu_server_spawn(s, &opts, extra);
 }
 
 /* SIGTERM, as a supervisor would: the exit code, or -1. */
-static inline int server_stop(struct server *s)
+static inline int server_stop(struct vu_server *s)
 {
-	if (s->pid <= 0)
-		return 0;
-	kill(s->pid, SIGTERM);
-	return server_wait(s, SERVER_WAIT_MS);
+	return vu_server_term(s, SERVER_WAIT_MS);
 }
 
 static inline bool path_exists(const char *path)
@@ -204,21 +113,7 @@ static inline bool path_exists(const char *path)
 	return lstat(path, &st) == 0;
 }
 
-/* ---- small helpers ---- */
-
-static inline int count_fds(void)
-{
-	DIR *d = opendir("/proc/self/fd");
-	struct dirent *e;
-	int n = 0;
-
-	if (!d)
-		return -1;
-	while ((e = readdir(d)))
-		n += e->d_name[0] != '.';
-	closedir(d);
-	return n - 1;		/* the DIR's own fd */
-}
+/* ---- small helpers (the clock and fd counting: lib/clock.c, lib/proc.c) ---- */
 
 static inline int new_eventfd(void)
 {
@@ -310,7 +205,7 @@ static const uint32_t BOOL_TRIGGER = VFIO_IRQ_SET_DATA_BOOL |
 /* ---- fixture ---- */
 
 FIXTURE(srv) {
-	struct server s;
+	struct vu_server s;
 	struct vfu_client c;
 };
 
