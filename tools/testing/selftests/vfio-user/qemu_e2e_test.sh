@@ -3,7 +3,7 @@
 #
 # qemu_e2e_test.sh - end to end: an UNMODIFIED QEMU (Debian's
 # qemu-system-x86_64) uses a vfio_user device through plain vfio-pci.
-# Runs INSIDE the test VM, as root (run_tests.sh runs it from TEST_PROGS):
+# Runs INSIDE the test VM, as root (run_tests.sh runs it: the Makefile's TEST_PROGS):
 #
 #   1. starts build/vfio_user_test_server on a socket and binds it
 #      (echo SOCKET > /sys/bus/vfio-user/new_device),
@@ -56,6 +56,8 @@ set -uo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)
 repo=$(cd "$here/../../../.." && pwd -P)
 server=$here/build/vfio_user_test_server
+# Built by kselftest's run_tests in a kernel tree: beside this script.
+[ -x "$server" ] || [ ! -x "$here/vfio_user_test_server" ] || server=$here/vfio_user_test_server
 out=${E2E_OUT:-$repo/build/e2e/last}
 qemu_timeout=${E2E_TIMEOUT:-450}
 smp=${E2E_SMP:-2}

@@ -19,7 +19,8 @@
 #      but the kernel has it built in: /sys/module/NAME exists),
 #      insmod drivers/vfio/user/vfio_user.ko ($VFIO_USER_KO overrides the path);
 #      a failure is recorded and the tests still run (they then fail or skip).
-#   2. run each TEST with "timeout $TEST_TIMEOUT" (default 600 s), cwd = repo
+#   2. run each TEST with "timeout $TEST_TIMEOUT" (default: the timeout= of
+#      tools/testing/selftests/vfio-user/settings, 600 s), cwd = repo
 #      root, env VFIO_USER_REPO=<repo root>, stdout+stderr -> RESULTS_DIR/<name>.tap
 #   3. rmmod vfio_user (only if step 1 loaded it; a failure is recorded),
 #      save dmesg to RESULTS_DIR/dmesg.txt.
@@ -33,10 +34,10 @@
 # Which tests: TEST arguments, each a name (looked up as build/NAME, then
 # NAME, under tools/testing/selftests/vfio-user/) or a path (relative to the
 # repo root, or absolute).  Without arguments: every executable
-# tools/testing/selftests/vfio-user/build/*_test, then the scripts listed in
-# tools/testing/selftests/vfio-user/TEST_PROGS if that file exists (one path
-# per line relative to tools/testing/selftests/vfio-user/; blank lines and
-# #-comments ignored).
+# tools/testing/selftests/vfio-user/build/*_test, then the script tests of
+# TEST_PROGS in tools/testing/selftests/vfio-user/Makefile (its
+# "TEST_PROGS := ..." and "TEST_PROGS += ..." lines; paths relative to
+# tools/testing/selftests/vfio-user/).
 #
 # RESULTS_DIR (relative paths are taken from the repo root) gets, after
 # being cleared:
@@ -70,7 +71,9 @@ export VFIO_USER_REPO=$repo
 ko=${VFIO_USER_KO:-drivers/vfio/user/vfio_user.ko}
 # Where the test binaries are (make check-debug builds its own copy).
 test_build=${VFIO_USER_TEST_BUILD:-$selftest_dir/build}
-per_test_timeout=${TEST_TIMEOUT:-600}
+# The kselftest runner's per-test timeout, from the same settings file.
+settings_timeout=$(sed -n 's/^timeout=//p' "$selftest_dir/settings" 2> /dev/null || true)
+per_test_timeout=${TEST_TIMEOUT:-${settings_timeout:-600}}
 
 if [ "$(id -u)" != 0 ]; then
 	echo "run_tests.sh: must run as root (it is meant to run inside the test VM)" >&2
@@ -206,14 +209,13 @@ else
 		case " ${SKIP_TESTS:-} " in *" $(basename "$t") "*) continue ;; esac
 		[ -f "$t" ] && [ -x "$t" ] && tests+=("$t")
 	done
-	if [ -f "$selftest_dir/TEST_PROGS" ]; then
-		while IFS= read -r line || [ -n "$line" ]; do
-			line=${line%%#*}
-			line=${line#"${line%%[![:space:]]*}"}    # trim leading blanks
-			line=${line%"${line##*[![:space:]]}"}    # trim trailing blanks
-			[ -n "$line" ] && tests+=("$selftest_dir/$line")
-		done < "$selftest_dir/TEST_PROGS"
-	fi
+	# The script tests: the Makefile's TEST_PROGS, as kselftest's lib.mk
+	# runs them.
+	progs=$(sed -n 's/^TEST_PROGS[[:space:]]*[:+]\{0,1\}=//p' "$selftest_dir/Makefile" |
+		sed 's/#.*//' || true)
+	for line in $progs; do
+		tests+=("$selftest_dir/$line")
+	done
 fi
 
 : > "$results/times"

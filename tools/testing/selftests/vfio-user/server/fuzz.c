@@ -8,10 +8,10 @@
  * client's commands are mangled.  Two PRNG streams derived from SEED drive
  * it: one for the generated frames, one for the reply mutations, so the
  * sequence of generated frames (the connection-ending event's place in it
- * included) depends on SEED alone, byte for byte (server_test.c checks).  How that sequence
- * interleaves with the client's commands (and so which reply meets which
- * mutation, and what the client has in flight when a frame arrives)
- * depends on timing and is not reproducible.
+ * included) depends on SEED alone, byte for byte (server_fuzz_test.c
+ * checks).  How that sequence interleaves with the client's commands (and
+ * so which reply meets which mutation, and what the client has in flight
+ * when a frame arrives) depends on timing and is not reproducible.
  *
  * Almost every frame keeps the stream framed and is one the vfio_user
  * driver must survive without breaking the connection: DMA_READ and

@@ -8,6 +8,8 @@
 #   check.sh [TEST...]
 #
 # TEST names/paths are passed to run_tests.sh (default: all built tests).
+# server_test names every built server_*_test (the test server's own tests,
+# one binary per area since they were split out of server_test.c).
 # Build first; check.sh does not build anything.
 #
 # Environment (all optional):
@@ -16,15 +18,17 @@
 #   VM_MEM        guest memory in MB (vm-run.sh default 3072)
 #   VM_OUT        output dir (default $REPO/build/vm-out; results in VM_OUT/results)
 #   VM_VERBOSE=1  echo the guest's serial console while it runs
-#   TEST_TIMEOUT  per-test timeout inside the guest (run_tests.sh default 300)
+#   TEST_TIMEOUT  per-test timeout, here and inside the guest (default: the
+#                 timeout= of ../settings, kselftest's per-test timeout, 600)
 #   VFIO_USER_KO  module to insmod instead of drivers/vfio/user/vfio_user.ko
 #   VFIO_USER_TEST_BUILD  directory of the test binaries (run_tests.sh)
 #   E2E_TIMEOUT   bound on qemu_e2e_test.sh's inner QEMU (its default 450)
 #   E2E_SKIP      qemu_e2e_test.sh skips every case, saying this
-#   VU_*          passed to the tests as they are (see vu_test.h)
+#   VU_*          passed to the tests as they are (see lib/vu_util.h)
 #   HOST_TESTS    tests that need no driver, run on the host instead of in
 #                 the VM (natively: faster, and once per check); default
-#                 server_test.  Empty: everything runs in the VM.
+#                 server_test, i.e. every built server_*_test.  Empty:
+#                 everything runs in the VM.
 #   VM_KERNEL, VM_MODULES, VM_APPEND  another kernel image to boot, see
 #                 vm-run.sh (make check-debug uses them for its debug kernel)
 #
@@ -80,25 +84,52 @@ cmd=(env)
 [ -z "${E2E_SKIP:-}" ] || cmd+=("E2E_SKIP=$E2E_SKIP")
 [ -z "${TEST_TIMEOUT:-}" ] || cmd+=("TEST_TIMEOUT=$TEST_TIMEOUT")
 
+host_build=${VFIO_USER_TEST_BUILD:-$REPO/tools/testing/selftests/vfio-user/build}
+# Test names, one a line, with server_test standing for every built
+# server_*_test (server_test.c was split into them).
+expand_tests() { # expand_tests NAME...
+	local t f
+	for t in "$@"; do
+		if [ "$t" != server_test ]; then
+			echo "$t"
+			continue
+		fi
+		for f in "$host_build"/server_*_test; do
+			if [ -x "$f" ]; then
+				basename "$f"
+			fi
+		done
+	done
+}
+# The TEST arguments, expanded.
+args=()
+while IFS= read -r t; do
+	args+=("$t")
+done < <(expand_tests "$@")
+
 # Tests that need no driver run here, on the host, before the VM boots.
 host_tests=()
 vm_tests=()
-for t in ${HOST_TESTS-server_test}; do
-	if [ $# -eq 0 ] || [[ " $* " == *" $t "* ]]; then
+# shellcheck disable=SC2086 # HOST_TESTS is a word list
+while IFS= read -r t; do
+	if [ $# -eq 0 ] || [[ " ${args[*]} " == *" $t "* ]]; then
 		host_tests+=("$t")
 	fi
-done
-for t in "$@"; do
+done < <(expand_tests ${HOST_TESTS-server_test})
+for t in "${args[@]+"${args[@]}"}"; do
 	[[ " ${host_tests[*]} " == *" $t "* ]] || vm_tests+=("$t")
 done
-cmd+=("SKIP_TESTS=${host_tests[*]}")
-host_build=${VFIO_USER_TEST_BUILD:-$REPO/tools/testing/selftests/vfio-user/build}
+# server_test itself is no test any more: a stale build/server_test (built
+# before the split) must not run in the VM as well.
+cmd+=("SKIP_TESTS=${host_tests[*]} server_test")
+settings_timeout=$(sed -n 's/^timeout=//p' "$script_dir/../settings" 2> /dev/null || true)
+host_timeout=${TEST_TIMEOUT:-${settings_timeout:-600}}
 mkdir -p "$results/host"
 : > "$results/host/tests"
 for t in "${host_tests[@]}"; do
 	echo "$t" >> "$results/host/tests"
 	set +e
-	timeout -k 10 "${TEST_TIMEOUT:-600}" "$host_build/$t" > "$results/host/$t.tap" 2>&1 < /dev/null
+	timeout -k 10 "$host_timeout" "$host_build/$t" > "$results/host/$t.tap" 2>&1 < /dev/null
 	echo $? > "$results/host/$t.rc"
 	set -e
 done
