@@ -9,7 +9,7 @@
  * interrupt) in it.  The server is not modified; without VU_BENCH_STAMP in
  * its environment the shim does nothing but pass the call on.
  *
- * The page holds struct vu_stamp (vu_bench.c has the same definition):
+ * The page holds struct vu_stamp (vu_stamp.h, shared with vu_bench):
  * ns is written first, then seq is bumped with release order, so a reader
  * that sees the new seq sees its ns.
  */
@@ -23,10 +23,7 @@
 #include <time.h>
 #include <unistd.h>
 
-struct vu_stamp {
-	_Atomic uint64_t seq;
-	_Atomic uint64_t ns;
-};
+#include "vu_stamp.h"
 
 static struct vu_stamp *stamp_page(void)
 {
@@ -39,13 +36,13 @@ static struct vu_stamp *stamp_page(void)
 	if (tried)
 		return page;
 	tried = 1;
-	path = getenv("VU_BENCH_STAMP");
+	path = getenv(VU_STAMP_ENV);
 	if (!path)
 		return NULL;
 	fd = open(path, O_RDWR | O_CLOEXEC);
 	if (fd < 0)
 		return NULL;
-	p = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	p = mmap(NULL, VU_STAMP_PAGE_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 	close(fd);
 	if (p != MAP_FAILED)
 		page = p;

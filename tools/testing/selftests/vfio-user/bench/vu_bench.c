@@ -65,6 +65,7 @@
 #include "vu_test.h"
 #include "test_device.h"
 #include "lib/vfu_client.h"
+#include "vu_stamp.h"
 
 #define HDR		sizeof(struct vfio_user_header)
 #define ACC		sizeof(struct vfio_user_region_access)
@@ -396,12 +397,6 @@ static int run_rounds(const char *bench, const struct variant *v, int nv,
 
 /* ---- servers ---- */
 
-/* Shared with irq_stamp.c. */
-struct vu_stamp {
-	_Atomic uint64_t seq;
-	_Atomic uint64_t ns;
-};
-
 struct server {
 	pid_t pid;
 	char dir[64];
@@ -417,11 +412,11 @@ static struct vu_stamp *stamp_map(const char *path)
 
 	if (fd < 0)
 		return NULL;
-	if (ftruncate(fd, 4096)) {
+	if (ftruncate(fd, VU_STAMP_PAGE_SIZE)) {
 		close(fd);
 		return NULL;
 	}
-	p = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	p = mmap(NULL, VU_STAMP_PAGE_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 	close(fd);
 	return p == MAP_FAILED ? NULL : p;
 }
@@ -452,7 +447,7 @@ static int server_start(struct server *s)
 		close(pipefd[0]);
 		if (opt.shim[0] && !access(opt.shim, R_OK))
 			setenv("LD_PRELOAD", opt.shim, 1);
-		setenv("VU_BENCH_STAMP", s->stamp_path, 1);
+		setenv(VU_STAMP_ENV, s->stamp_path, 1);
 		execl(opt.server, opt.server, "-s", s->path, "--ready-fd", fdarg,
 		      (char *)NULL);
 		_exit(127);
@@ -471,7 +466,7 @@ static void server_stop(struct server *s)
 		s->pid = 0;
 	}
 	if (s->stamp)
-		munmap(s->stamp, 4096);
+		munmap(s->stamp, VU_STAMP_PAGE_SIZE);
 	s->stamp = NULL;
 	unlink(s->path);
 	unlink(s->stamp_path);
@@ -1268,7 +1263,7 @@ static void bench_irq(struct drv *d, struct vfu *f)
 	pthread_t spinner;
 	bool spinning = false;
 
-	plain_stamp = mmap(NULL, 4096, PROT_READ | PROT_WRITE,
+	plain_stamp = mmap(NULL, VU_STAMP_PAGE_SIZE, PROT_READ | PROT_WRITE,
 			   MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	for (j = 0; j < 3; j++) {
 		efd[j] = eventfd(0, EFD_CLOEXEC);
@@ -1359,7 +1354,7 @@ out:
 		free(x[j].trig_lat);
 	}
 	if (plain_stamp != MAP_FAILED)
-		munmap(plain_stamp, 4096);
+		munmap(plain_stamp, VU_STAMP_PAGE_SIZE);
 	free(lat);
 }
 
