@@ -148,7 +148,7 @@ DEBUG_E2E_TIMEOUT ?= 600
 DEBUG_SELFTESTS := $(abspath $(DEBUG_OUT))/selftests
 DEBUG_KSFT_INC := $(abspath $(DEBUG_OUT))/kselftest
 DEBUG_HARNESS_SCALE ?= 4
-# The tests' own "soon enough" bounds (vu_ms() in vu_test.h) get the same
+# The tests' own "soon enough" bounds (vu_ms() in lib/clock.c) get the same
 # factor.  Sized for CI: 150,000 fuzzed frames (fuzz_test.c's default for
 # make check is 100,000) and the kill and lifecycle loops twice as long as
 # in make check (150 kills); make soak runs a million frames and 4 times.

@@ -21,7 +21,7 @@
 #   VFIO_USER_TEST_BUILD  directory of the test binaries (run_tests.sh)
 #   E2E_TIMEOUT   bound on qemu_e2e_test.sh's inner QEMU (its default 450)
 #   E2E_SKIP      qemu_e2e_test.sh skips every case, saying this
-#   VU_*          passed to the tests as they are (see vu_test.h)
+#   VU_*          passed to the tests as they are (see lib/vu_util.h)
 #   HOST_TESTS    tests that need no driver, run on the host instead of in
 #                 the VM (natively: faster, and once per check); default
 #                 server_test.  Empty: everything runs in the VM.

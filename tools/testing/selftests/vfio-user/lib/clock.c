@@ -1,0 +1,44 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Time for the vfio-user selftests: the monotonic clock, and the
+ * environment knobs that scale bounds (VU_TIME_SCALE) and iteration counts
+ * (VU_STRESS) for slower kernels and longer runs.
+ */
+#include "lib/vu_util.h"
+
+long long vu_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
+}
+
+uint64_t vu_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000000000ull + ts.tv_nsec;
+}
+
+int vu_time_scale(void)
+{
+	const char *env = getenv("VU_TIME_SCALE");
+	int scale = env ? atoi(env) : 1;
+
+	return scale >= 1 && scale <= 100 ? scale : 1;
+}
+
+int vu_ms(int ms)
+{
+	return ms * vu_time_scale();
+}
+
+int vu_stress(int base)
+{
+	const char *env = getenv("VU_STRESS");
+	int scale = env ? atoi(env) : 1;
+
+	return base * (scale > 0 ? scale : 1);
+}
