@@ -40,13 +40,13 @@ static void *drv_thread_fn(void *arg)
 	long i;
 
 	pthread_barrier_wait(t->bar);
-	t->start = prev = now_ns();
+	t->start = prev = vu_now_ns();
 	for (i = 0; i < t->ops; i++) {
 		if (pread(t->fd, &v, 4, TDEV_REG_SCRATCH) != 4) {
 			t->err = -errno;
 			break;
 		}
-		now = now_ns();
+		now = vu_now_ns();
 		t->lat[i] = now - prev;
 		prev = now;
 	}
@@ -103,12 +103,12 @@ static int batch_vfu_window(void *ctx, long ops, uint64_t *lat, uint64_t *wall)
 		.offset = TDEV_REG_SCRATCH, .region = 0, .count = 4,
 	};
 	long issued = 0, done = 0;
-	uint64_t t0 = now_ns(), t;
+	uint64_t t0 = vu_now_ns(), t;
 	struct vfu_msg m;
 	int err;
 
 	for (; issued < p->depth && issued < ops; issued++) {
-		sent_at[c->next_id] = now_ns();
+		sent_at[c->next_id] = vu_now_ns();
 		err = vfu_send_cmd(c, VFIO_USER_REGION_READ, VFIO_USER_F_TYPE_COMMAND,
 				   &a, sizeof(a), NULL, 0, NULL);
 		if (err)
@@ -118,7 +118,7 @@ static int batch_vfu_window(void *ctx, long ops, uint64_t *lat, uint64_t *wall)
 		err = vfu_recv_msg(c, &m);
 		if (err)
 			return err;
-		t = now_ns();
+		t = vu_now_ns();
 		if ((m.hdr.flags & (VFIO_USER_F_TYPE_MASK | VFIO_USER_F_ERROR)) !=
 		    VFIO_USER_F_TYPE_REPLY || m.hdr.command != VFIO_USER_REGION_READ ||
 		    m.len != sizeof(a) + 4 || m.nfds)
@@ -134,7 +134,7 @@ static int batch_vfu_window(void *ctx, long ops, uint64_t *lat, uint64_t *wall)
 			issued++;
 		}
 	}
-	*wall = now_ns() - t0;
+	*wall = vu_now_ns() - t0;
 	return 0;
 }
 
@@ -144,12 +144,12 @@ static int batch_raw_window(void *ctx, long ops, uint64_t *lat, uint64_t *wall)
 	struct pipe_ctx *p = ctx;
 	struct raw *r = p->r;
 	long issued = 0, done = 0;
-	uint64_t t0 = now_ns(), t;
+	uint64_t t0 = vu_now_ns(), t;
 	uint16_t id;
 	int err;
 
 	for (; issued < p->depth && issued < ops; issued++) {
-		sent_at[r->next_id] = now_ns();
+		sent_at[r->next_id] = vu_now_ns();
 		err = raw_send(r, VFIO_USER_REGION_READ, 4, &id);
 		if (err)
 			return err;
@@ -158,7 +158,7 @@ static int batch_raw_window(void *ctx, long ops, uint64_t *lat, uint64_t *wall)
 		err = raw_recv(r, &id);
 		if (err)
 			return err;
-		t = now_ns();
+		t = vu_now_ns();
 		lat[done++] = t - sent_at[id];
 		if (issued < ops) {
 			sent_at[r->next_id] = t;
@@ -168,7 +168,7 @@ static int batch_raw_window(void *ctx, long ops, uint64_t *lat, uint64_t *wall)
 			issued++;
 		}
 	}
-	*wall = now_ns() - t0;
+	*wall = vu_now_ns() - t0;
 	return 0;
 }
 

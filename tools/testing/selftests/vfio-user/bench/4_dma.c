@@ -42,13 +42,13 @@ static int dev_wr(int dev, uint32_t reg, uint32_t v)
 static int op_dma(void *ctx)
 {
 	struct dma_ctx *c = ctx;
-	uint64_t t0 = now_ns();
+	uint64_t t0 = vu_now_ns();
 	uint32_t st, e;
 	int err = dev_wr(c->dev, TDEV_REG_DMA_CTRL, c->ctrl);
 
 	if (err)
 		return err;
-	c->go_lat[c->go_n++] = now_ns() - t0;
+	c->go_lat[c->go_n++] = vu_now_ns() - t0;
 	do {
 		err = dev_rd(c->dev, TDEV_REG_DMA_STATUS, &st);
 		c->polls++;

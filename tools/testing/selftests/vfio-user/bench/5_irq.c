@@ -60,7 +60,7 @@ static void *waiter_fn(void *arg)
 	for (;;) {
 		if (read(w->efd, &v, sizeof(v)) != sizeof(v))
 			break;
-		w->t_wake = now_ns();
+		w->t_wake = vu_now_ns();
 		if (atomic_load(&w->stop))
 			break;
 		seq = atomic_load_explicit(&w->stamp->seq, memory_order_acquire);
@@ -179,14 +179,11 @@ static int trigger_plain(struct irq_ctx *x)
 static void plain_signaller(int sock, int efd, struct vu_stamp *st)
 {
 	uint8_t frame[256];
-	struct timespec ts;
 
 	for (;;) {
 		if (recv(sock, frame, sizeof(frame), 0) <= 0)
 			_exit(0);
-		clock_gettime(CLOCK_MONOTONIC, &ts);
-		atomic_store_explicit(&st->ns, ts.tv_sec * 1000000000ull + ts.tv_nsec,
-				      memory_order_relaxed);
+		atomic_store_explicit(&st->ns, vu_now_ns(), memory_order_relaxed);
 		atomic_fetch_add_explicit(&st->seq, 1, memory_order_release);
 		if (eventfd_write(efd, 1))
 			_exit(1);
@@ -207,7 +204,7 @@ static int batch_irq(void *ctx, long ops, uint64_t *lat, uint64_t *wall)
 
 	for (i = 0; i < ops; i++) {
 		waiter_wait_asleep(&x->w);
-		t0 = now_ns();
+		t0 = vu_now_ns();
 		err = x->trigger(x);
 		if (err)
 			return err;

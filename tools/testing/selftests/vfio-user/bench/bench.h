@@ -43,14 +43,6 @@ void jmsg(const char *kind, const char *bench, const char *fmt, ...)
 #define jerror(bench, ...)	jmsg("error", bench, __VA_ARGS__)
 #define jnote(bench, ...)	jmsg("note", bench, __VA_ARGS__)
 
-static inline uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000000000ull + ts.tv_nsec;
-}
-
 void *xcalloc(size_t n, size_t size);
 
 /* ---- series of samples (vu_bench.c) ---- */

@@ -11,7 +11,8 @@
  *
  * The page holds struct vu_stamp (vu_stamp.h, shared with vu_bench):
  * ns is written first, then seq is bumped with release order, so a reader
- * that sees the new seq sees its ns.
+ * that sees the new seq sees its ns.  The clock is vu_now_ns(), vu_bench's
+ * own: inline in lib/vu_util.h, so the shim needs none of the library.
  */
 #include <dlfcn.h>
 #include <fcntl.h>
@@ -23,6 +24,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "lib/vu_util.h"
 #include "vu_stamp.h"
 
 static struct vu_stamp *stamp_page(void)
@@ -53,14 +55,11 @@ int eventfd_write(int fd, eventfd_t value)
 {
 	static int (*real)(int, eventfd_t);
 	struct vu_stamp *s = stamp_page();
-	struct timespec ts;
 
 	if (!real)
 		real = (int (*)(int, eventfd_t))dlsym(RTLD_NEXT, "eventfd_write");
 	if (s) {
-		clock_gettime(CLOCK_MONOTONIC, &ts);
-		atomic_store_explicit(&s->ns, ts.tv_sec * 1000000000ull + ts.tv_nsec,
-				      memory_order_relaxed);
+		atomic_store_explicit(&s->ns, vu_now_ns(), memory_order_relaxed);
 		atomic_fetch_add_explicit(&s->seq, 1, memory_order_release);
 	}
 	return real(fd, value);

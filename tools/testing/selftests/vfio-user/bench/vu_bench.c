@@ -272,12 +272,12 @@ int run_batch(const struct variant *v, long ops, uint64_t *lat, uint64_t *wall)
 		batch_ctxt = ctxt_now() - c0;
 		return err;
 	}
-	t0 = t = now_ns();
+	t0 = t = vu_now_ns();
 	for (i = 0; i < ops; i++) {
 		err = v->op(v->ctx);
 		if (err)
 			return err;
-		t2 = now_ns();
+		t2 = vu_now_ns();
 		lat[i] = t2 - t;
 		t = t2;
 	}
@@ -585,10 +585,10 @@ static void emit_meta(struct drv *d)
 
 	uname(&u);
 	clock_getres(CLOCK_MONOTONIC, &res);
-	t0 = now_ns();
+	t0 = vu_now_ns();
 	for (n = 0; n < 100000; n++)
-		now_ns();
-	t1 = now_ns();
+		vu_now_ns();
+	t1 = vu_now_ns();
 	fprintf(jout, "{\"kind\":\"meta\",\"kernel\":");
 	json_str(jout, u.release);
 	fprintf(jout, ",\"cpus\":%ld,\"clock_res_ns\":%ld,\"clock_cost_ns\":%.1f,"
