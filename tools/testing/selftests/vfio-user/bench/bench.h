@@ -9,7 +9,7 @@
 #ifndef VU_BENCH_H
 #define VU_BENCH_H
 
-#include "vu_test.h"
+#include "lib/vu_util.h"
 #include "test_device.h"
 #include "lib/vfu_client.h"
 #include "vu_stamp.h"
