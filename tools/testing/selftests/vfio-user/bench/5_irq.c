@@ -319,7 +319,7 @@ void bench_irq(struct bench_targets *t)
 	}
 	if (access(opt.shim, R_OK))
 		jnote("irq", "no stamp shim at %s: signal times are missing", opt.shim);
-	err = server_has_our_file(d->srv.pid, efd[0]);
+	err = server_has_our_file(d->srv.proc.pid, efd[0]);
 	fprintf(jout, "{\"kind\":\"irq_same_file\",\"value\":%s}\n",
 		err == 1 ? "true" : err == 0 ? "false" : "null");
 	err = 0;

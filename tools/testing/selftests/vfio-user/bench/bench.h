@@ -78,11 +78,10 @@ int run_rounds(const char *bench, const struct variant *v, int nv, long ops);
 
 /* ---- servers and the three ways to reach a device (vu_bench.c) ---- */
 
+/* A test server (the library's launcher) and the stamp page it writes. */
 struct server {
-	pid_t pid;
-	char dir[64];
-	char path[108];
-	char stamp_path[80];
+	struct vu_server proc;	/* pid, directory, socket path */
+	char stamp_path[80];	/* in proc.dir */
 	struct vu_stamp *stamp;
 };
 

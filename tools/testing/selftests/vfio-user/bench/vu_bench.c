@@ -337,56 +337,47 @@ static struct vu_stamp *stamp_map(const char *path)
 	return p == MAP_FAILED ? NULL : p;
 }
 
-/* Start a test server with the stamp shim preloaded; wait until it listens. */
+/*
+ * Start a test server (opt.server) with the stamp shim preloaded; wait
+ * until it listens.  Its directory also holds the stamp file, created and
+ * mapped before the server starts and named in its environment.
+ */
 static int server_start(struct server *s)
 {
-	char fdarg[16], ready[8];
-	int pipefd[2];
-	ssize_t n;
+	char bin[PATH_MAX + 2], preload[sizeof("LD_PRELOAD=") + PATH_MAX];
+	char stamp_env[sizeof(VU_STAMP_ENV "=") + sizeof(s->stamp_path)];
+	const char *env[3];
+	struct vu_server_opts o = { .binary = bin, .env = env };
+	int n = 0, err;
 
 	memset(s, 0, sizeof(*s));
-	snprintf(s->dir, sizeof(s->dir), "/tmp/vu-bench-XXXXXX");
-	if (!mkdtemp(s->dir))
-		return -errno;
-	snprintf(s->path, sizeof(s->path), "%s/sock", s->dir);
-	snprintf(s->stamp_path, sizeof(s->stamp_path), "%s/stamp", s->dir);
+	err = vu_server_mkdir(&s->proc, "/tmp/vu-bench-XXXXXX");
+	if (err)
+		return err;
+	snprintf(s->stamp_path, sizeof(s->stamp_path), "%s/stamp", s->proc.dir);
 	s->stamp = stamp_map(s->stamp_path);
 	if (!s->stamp)
 		return -errno;
-	if (pipe(pipefd))
-		return -errno;
-	snprintf(fdarg, sizeof(fdarg), "%d", pipefd[1]);
-	s->pid = fork();
-	if (s->pid < 0)
-		return -errno;
-	if (s->pid == 0) {
-		close(pipefd[0]);
-		if (opt.shim[0] && !access(opt.shim, R_OK))
-			setenv("LD_PRELOAD", opt.shim, 1);
-		setenv(VU_STAMP_ENV, s->stamp_path, 1);
-		execl(opt.server, opt.server, "-s", s->path, "--ready-fd", fdarg,
-		      (char *)NULL);
-		_exit(127);
+	if (opt.shim[0] && !access(opt.shim, R_OK)) {
+		snprintf(preload, sizeof(preload), "LD_PRELOAD=%s", opt.shim);
+		env[n++] = preload;
 	}
-	close(pipefd[1]);
-	n = read(pipefd[0], ready, sizeof(ready));
-	close(pipefd[0]);
-	return n > 0 ? 0 : -ECHILD;
+	snprintf(stamp_env, sizeof(stamp_env), VU_STAMP_ENV "=%s", s->stamp_path);
+	env[n++] = stamp_env;
+	env[n] = NULL;
+	/* --server NAME without a slash is ./NAME, not a search of $PATH. */
+	snprintf(bin, sizeof(bin), "%s%s", strchr(opt.server, '/') ? "" : "./", opt.server);
+	return vu_server_spawn(&s->proc, &o, NULL);
 }
 
 static void server_stop(struct server *s)
 {
-	if (s->pid > 0) {
-		kill(s->pid, SIGKILL);
-		waitpid(s->pid, NULL, 0);
-		s->pid = 0;
-	}
+	/* The stamp first: vu_server_stop() removes the (then empty) directory. */
 	if (s->stamp)
 		munmap(s->stamp, VU_STAMP_PAGE_SIZE);
 	s->stamp = NULL;
-	unlink(s->path);
 	unlink(s->stamp_path);
-	rmdir(s->dir);
+	vu_server_stop(&s->proc);
 }
 
 /* ---- the three ways to reach a device ---- */
@@ -400,7 +391,7 @@ static int drv_setup(struct drv *d)
 	d->v.container = d->v.group = d->v.device = -1;
 	err = server_start(&d->srv);
 	if (!err)
-		err = vu_bind(d->srv.path, d->name, sizeof(d->name));
+		err = vu_bind(d->srv.proc.path, d->name, sizeof(d->name));
 	if (!err) {
 		d->bound = true;
 		err = vu_vfio_open(d->name, &d->v);
@@ -425,7 +416,7 @@ static int vfu_setup(struct vfu *f)
 	f->c.fd = -1;
 	err = server_start(&f->srv);
 	if (!err)
-		err = vfu_connect(&f->c, f->srv.path);
+		err = vfu_connect(&f->c, f->srv.proc.path);
 	if (!err)
 		err = vfu_negotiate(&f->c);
 	return err;
