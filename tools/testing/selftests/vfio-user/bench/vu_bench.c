@@ -663,9 +663,13 @@ static void usage(int status)
 static void default_paths(void)
 {
 	char self[PATH_MAX - 64], *slash;
-	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
 
-	self[n > 0 ? n : 0] = '\0';
+	/*
+	 * Our directory: the library's "server next to this program", without
+	 * the server's name.  The server is one directory up (build/), the
+	 * shim next to us (build/bench/).
+	 */
+	vu_server_binary(self, sizeof(self));
 	slash = strrchr(self, '/');
 	if (slash)
 		*slash = '\0';
