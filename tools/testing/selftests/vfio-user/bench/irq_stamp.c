@@ -9,9 +9,10 @@
  * interrupt) in it.  The server is not modified; without VU_BENCH_STAMP in
  * its environment the shim does nothing but pass the call on.
  *
- * The page holds struct vu_stamp (vu_bench.c has the same definition):
+ * The page holds struct vu_stamp (vu_stamp.h, shared with vu_bench):
  * ns is written first, then seq is bumped with release order, so a reader
- * that sees the new seq sees its ns.
+ * that sees the new seq sees its ns.  The clock is vu_now_ns(), vu_bench's
+ * own: inline in lib/vu_util.h, so the shim needs none of the library.
  */
 #include <dlfcn.h>
 #include <fcntl.h>
@@ -23,10 +24,8 @@
 #include <time.h>
 #include <unistd.h>
 
-struct vu_stamp {
-	_Atomic uint64_t seq;
-	_Atomic uint64_t ns;
-};
+#include "lib/vu_util.h"
+#include "vu_stamp.h"
 
 static struct vu_stamp *stamp_page(void)
 {
@@ -39,13 +38,13 @@ static struct vu_stamp *stamp_page(void)
 	if (tried)
 		return page;
 	tried = 1;
-	path = getenv("VU_BENCH_STAMP");
+	path = getenv(VU_STAMP_ENV);
 	if (!path)
 		return NULL;
 	fd = open(path, O_RDWR | O_CLOEXEC);
 	if (fd < 0)
 		return NULL;
-	p = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	p = mmap(NULL, VU_STAMP_PAGE_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 	close(fd);
 	if (p != MAP_FAILED)
 		page = p;
@@ -56,14 +55,11 @@ int eventfd_write(int fd, eventfd_t value)
 {
 	static int (*real)(int, eventfd_t);
 	struct vu_stamp *s = stamp_page();
-	struct timespec ts;
 
 	if (!real)
 		real = (int (*)(int, eventfd_t))dlsym(RTLD_NEXT, "eventfd_write");
 	if (s) {
-		clock_gettime(CLOCK_MONOTONIC, &ts);
-		atomic_store_explicit(&s->ns, ts.tv_sec * 1000000000ull + ts.tv_nsec,
-				      memory_order_relaxed);
+		atomic_store_explicit(&s->ns, vu_now_ns(), memory_order_relaxed);
 		atomic_fetch_add_explicit(&s->seq, 1, memory_order_release);
 	}
 	return real(fd, value);
