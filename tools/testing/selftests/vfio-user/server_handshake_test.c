@@ -8,11 +8,6 @@
  */
 #include "server_test.h"
 
-#define DEFAULT_CAPS \
-	"{\"capabilities\":{\"max_msg_fds\":8,\"max_data_xfer_size\":1048576," \
-	"\"pgsizes\":4096,\"max_dma_maps\":65535,\"migration\":" \
-	"{\"pgsize\":4096,\"max_bitmap_size\":1048576}}}"
-
 /* ======================= VERSION ======================= */
 
 TEST_F(srv, version_default_reply)
@@ -26,7 +21,7 @@ TEST_F(srv, version_default_reply)
 				 caps, sizeof(caps)));
 	EXPECT_EQ(0, major);
 	EXPECT_EQ(0, minor);
-	EXPECT_STREQ(DEFAULT_CAPS, caps);
+	EXPECT_STREQ(TDEV_DEFAULT_CAPS, caps);
 	ALIVE();
 }
 

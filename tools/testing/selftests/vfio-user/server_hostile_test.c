@@ -8,10 +8,6 @@
  */
 #include "server_test.h"
 
-/* From server/server.h, which this side does not include. */
-#define FD_OVERSIZE	(128u << 10)	/* FD_OVERSIZE_PAYLOAD */
-#define STREAM_WINDOW	8		/* the server's STREAM_WINDOW */
-
 /* ======================= hostile modes ======================= */
 
 /*
@@ -168,7 +164,7 @@ TEST_F(srv, hostile_two_fds)
 
 TEST_F(srv, hostile_fd_oversize)
 {
-	size_t cap = HDR + FD_OVERSIZE + 4096, len, i;
+	size_t cap = HDR + TDEV_HOSTILE_FD_OVERSIZE_PAYLOAD + 4096, len, i;
 	uint8_t *buf = malloc(cap);
 	struct vfio_user_header *h = (void *)buf;
 	unsigned int nfds;
@@ -181,10 +177,10 @@ TEST_F(srv, hostile_fd_oversize)
 	ASSERT_EQ(0, send_bar2_info(C, &id));
 	len = raw_drain(C, buf, cap, 300, &nfds, kinds, &eof);
 	/* One header with the memfd, announcing 128 KiB, and those bytes. */
-	ASSERT_EQ(HDR + FD_OVERSIZE, len);
+	ASSERT_EQ(HDR + TDEV_HOSTILE_FD_OVERSIZE_PAYLOAD, len);
 	EXPECT_EQ(id, h->msg_id);
 	EXPECT_EQ(VFIO_USER_F_TYPE_REPLY, h->flags);
-	EXPECT_EQ(HDR + FD_OVERSIZE, h->msg_size);
+	EXPECT_EQ(HDR + TDEV_HOSTILE_FD_OVERSIZE_PAYLOAD, h->msg_size);
 	EXPECT_STREQ("m", kinds);
 	for (i = HDR; i < len && buf[i] == 0xa5; i++)
 		;
@@ -334,7 +330,7 @@ TEST_F(srv, hostile_stream_noreply)
 	ASSERT_EQ(0, vfu_send_cmd(C, VFIO_USER_REGION_READ, 0, &a, sizeof(a),
 				  NULL, 0, &id));
 	/* A window of DMA_READs of 8 bytes at IOVA 0, and no reply. */
-	for (i = 0; i < STREAM_WINDOW; i++) {
+	for (i = 0; i < TDEV_HOSTILE_STREAM_WINDOW; i++) {
 		const struct vfio_user_dma_access *d;
 
 		ASSERT_EQ(0, vfu_recv_msg(C, &m));

@@ -28,35 +28,25 @@ struct dma_ctx {
 	void *dst, *src;	/* memcpy variant */
 };
 
-static int dev_rd(int dev, uint32_t reg, uint32_t *v)
-{
-	return pread(dev, v, 4, reg) == 4 ? 0 : -EIO;
-}
-
-static int dev_wr(int dev, uint32_t reg, uint32_t v)
-{
-	return pwrite(dev, &v, 4, reg) == 4 ? 0 : -EIO;
-}
-
 /* GO, then read STATUS until the transfer is over (at once for zero-copy). */
 static int op_dma(void *ctx)
 {
 	struct dma_ctx *c = ctx;
 	uint64_t t0 = vu_now_ns();
 	uint32_t st, e;
-	int err = dev_wr(c->dev, TDEV_REG_DMA_CTRL, c->ctrl);
+	int err = vu_reg_write(c->dev, TDEV_REG_DMA_CTRL, c->ctrl);
 
 	if (err)
 		return err;
 	c->go_lat[c->go_n++] = vu_now_ns() - t0;
 	do {
-		err = dev_rd(c->dev, TDEV_REG_DMA_STATUS, &st);
+		err = vu_reg_get(c->dev, TDEV_REG_DMA_STATUS, &st);
 		c->polls++;
 	} while (!err && st == TDEV_DMA_STATUS_BUSY);
 	if (err)
 		return err;
 	if (st != TDEV_DMA_STATUS_DONE) {
-		dev_rd(c->dev, TDEV_REG_DMA_ERROR, &e);
+		vu_reg_get(c->dev, TDEV_REG_DMA_ERROR, &e);
 		return -(int)(e ? e : EIO);
 	}
 	return 0;
@@ -75,7 +65,7 @@ static int op_doorbell(void *ctx)
 {
 	struct dma_ctx *c = ctx;
 
-	return dev_wr(c->dev, TDEV_REG_SCRATCH, ++scratch_val);
+	return vu_reg_write(c->dev, TDEV_REG_SCRATCH, ++scratch_val);
 }
 
 /* Does the DMA engine exist?  Its LEN register reads back what was written. */
@@ -83,7 +73,7 @@ static bool dma_engine_present(int dev)
 {
 	uint32_t v = 0;
 
-	if (dev_wr(dev, TDEV_REG_DMA_LEN, 0x1234) || dev_rd(dev, TDEV_REG_DMA_LEN, &v))
+	if (vu_reg_write(dev, TDEV_REG_DMA_LEN, 0x1234) || vu_reg_get(dev, TDEV_REG_DMA_LEN, &v))
 		return false;
 	return v == 0x1234;
 }
@@ -93,11 +83,11 @@ static int dma_program(int dev, bool to_guest)
 	uint64_t src = to_guest ? 0 : DMA_IOVA;
 	uint64_t dst = to_guest ? DMA_IOVA + DMA_LEN : 0;
 
-	if (dev_wr(dev, TDEV_REG_DMA_SRC_LO, (uint32_t)src) ||
-	    dev_wr(dev, TDEV_REG_DMA_SRC_HI, src >> 32) ||
-	    dev_wr(dev, TDEV_REG_DMA_DST_LO, (uint32_t)dst) ||
-	    dev_wr(dev, TDEV_REG_DMA_DST_HI, dst >> 32) ||
-	    dev_wr(dev, TDEV_REG_DMA_LEN, DMA_LEN))
+	if (vu_reg_write(dev, TDEV_REG_DMA_SRC_LO, (uint32_t)src) ||
+	    vu_reg_write(dev, TDEV_REG_DMA_SRC_HI, src >> 32) ||
+	    vu_reg_write(dev, TDEV_REG_DMA_DST_LO, (uint32_t)dst) ||
+	    vu_reg_write(dev, TDEV_REG_DMA_DST_HI, dst >> 32) ||
+	    vu_reg_write(dev, TDEV_REG_DMA_LEN, DMA_LEN))
 		return -EIO;
 	return 0;
 }
@@ -186,7 +176,7 @@ static int dma_round(struct drv *d, const char *mode, int round, long ops,
 	if (!err)
 		err = op_dma(&dc);
 	if (!err)
-		err = dev_rd(dev, TDEV_REG_DMA_MODE_USED, &used);
+		err = vu_reg_get(dev, TDEV_REG_DMA_MODE_USED, &used);
 	area0 = mmap(NULL, TDEV_BAR2_AREA0_SIZE, PROT_READ, MAP_SHARED, dev,
 		     vu_region_off(2));
 	if (!err && area0 != MAP_FAILED) {

@@ -83,8 +83,12 @@ uint32_t vu_reg_read(int device, unsigned int reg)
 
 int vu_reg_write(int device, unsigned int reg, uint32_t val)
 {
-	return pwrite(device, &val, 4,
-		      vu_region_off(VFIO_PCI_BAR0_REGION_INDEX) + reg) == 4 ? 0 : -errno;
+	ssize_t n = pwrite(device, &val, 4, vu_region_off(VFIO_PCI_BAR0_REGION_INDEX) + reg);
+
+	if (n == 4)
+		return 0;
+	/* A short write sets no errno: it must not read as success. */
+	return n < 0 ? -errno : -EIO;
 }
 
 int vu_map_dma(int container, void *vaddr, uint64_t iova, uint64_t size, uint32_t flags)

@@ -444,7 +444,7 @@ uint32_t vu_reg_read(int device, unsigned int reg);
  * @reg: the register's offset in BAR0.
  * @val: the value.
  *
- * Return: 0 or -errno.
+ * Return: 0, -errno, or -EIO for a short write.
  */
 int vu_reg_write(int device, unsigned int reg, uint32_t val);
 
