@@ -19,11 +19,12 @@ int vu_count_fds(void)
 	return n;
 }
 
-long vu_meminfo_kb(const char *key)
+/* The number after "KEY:" in a /proc file of "Key: value kB" lines, or -1. */
+static long proc_field_kb(const char *file, const char *key)
 {
-	FILE *f = fopen("/proc/meminfo", "r");
-	char line[128];
+	FILE *f = fopen(file, "r");
 	size_t len = strlen(key);
+	char line[256];
 	long val = -1;
 
 	if (!f)
@@ -33,6 +34,11 @@ long vu_meminfo_kb(const char *key)
 			val = atol(line + len + 1);
 	fclose(f);
 	return val;
+}
+
+long vu_meminfo_kb(const char *key)
+{
+	return proc_field_kb("/proc/meminfo", key);
 }
 
 long vu_slab_kb(void)
@@ -55,18 +61,7 @@ long vu_slab_kb(void)
 
 long vu_status_kb(const char *key)
 {
-	FILE *f = fopen("/proc/self/status", "r");
-	size_t len = strlen(key);
-	char line[256];
-	long val = -1;
-
-	if (!f)
-		return -1;
-	while (fgets(line, sizeof(line), f))
-		if (!strncmp(line, key, len) && line[len] == ':')
-			val = atol(line + len + 1);
-	fclose(f);
-	return val;
+	return proc_field_kb("/proc/self/status", key);
 }
 
 int vu_fd_scan(int dirfd, const char *const *needles, char *what, size_t size)
