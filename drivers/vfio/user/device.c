@@ -476,7 +476,8 @@ int vfio_user_vdev_register(struct vfio_user_dev *udev)
 	struct vfio_user_vdev *uvdev;
 	int ret;
 
-	uvdev = vfio_alloc_device(vfio_user_vdev, vdev, &udev->dev,
+	uvdev = vfio_alloc_device(vfio_user_vdev, vdev,
+				  vfio_user_vfio_parent(udev),
 				  &vfio_user_dev_ops);
 	if (IS_ERR(uvdev))
 		return PTR_ERR(uvdev);

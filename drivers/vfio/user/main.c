@@ -7,6 +7,9 @@
  * attributes.  The bus is modelled on netdevsim's: a device is created by
  * writing to a bus attribute, so removal through another bus attribute
  * never has to remove the file it is running in.
+ *
+ * The mdev front end (mdev.c) creates the same devices through
+ * vfio_user_dev_create(), each owned by an mdev and a child of it.
  */
 
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
@@ -31,6 +34,8 @@
  * @binding: devices whose bind is under way, so that exit can break them
  * @bind_done: woken when a device leaves @binding
  * @enabled: false before init completes and once exit starts
+ * @mdev: the mdev front end's parent, NULL where the kernel has no mdev
+ *	support or it failed to register
  */
 struct vfio_user_bus_state {
 	struct ida ids;
@@ -40,6 +45,7 @@ struct vfio_user_bus_state {
 	struct list_head binding;
 	wait_queue_head_t bind_done;
 	bool enabled;
+	struct vfio_user_mdev_parent *mdev;
 };
 
 static struct vfio_user_bus_state vfio_user_bus_state = {
@@ -214,32 +220,39 @@ static void vfio_user_dev_conn_broken(void *owner)
 	vfio_user_vdev_conn_broken(owner);
 }
 
-/*
- * Parse what was written to new_device: one absolute path, optionally
- * followed by a newline.
+/**
+ * vfio_user_parse_path() - parse a socket path written to an attribute
+ * @what: the attribute's name, for the messages
+ * @buf: what was written: one absolute path, optionally followed by a
+ *	newline
+ * @count: its length
+ * @path: UNIX_PATH_MAX bytes, where the path goes NUL-terminated
+ *
+ * Return: 0, or -EINVAL or -ENAMETOOLONG with the reason in the log.
  */
-static int vfio_user_parse_path(const char *buf, size_t count, char *path)
+int vfio_user_parse_path(const char *what, const char *buf, size_t count,
+			 char *path)
 {
 	size_t len = count;
 
 	if (len && buf[len - 1] == '\n')
 		len--;
 	if (!len) {
-		pr_err("new_device: empty socket path\n");
+		pr_err("%s: empty socket path\n", what);
 		return -EINVAL;
 	}
 	if (memchr(buf, '\0', len)) {
-		pr_err("new_device: socket path contains a NUL byte\n");
+		pr_err("%s: socket path contains a NUL byte\n", what);
 		return -EINVAL;
 	}
 	if (buf[0] != '/') {
-		pr_err("new_device: socket path must be absolute: %.*s\n",
+		pr_err("%s: socket path must be absolute: %.*s\n", what,
 		       (int)min_t(size_t, len, UNIX_PATH_MAX), buf);
 		return -EINVAL;
 	}
 	if (len >= UNIX_PATH_MAX) {
-		pr_err("new_device: socket path is %zu bytes, the limit is %d\n",
-		       len, UNIX_PATH_MAX - 1);
+		pr_err("%s: socket path is %zu bytes, the limit is %d\n",
+		       what, len, UNIX_PATH_MAX - 1);
 		return -ENAMETOOLONG;
 	}
 	memcpy(path, buf, len);
@@ -270,12 +283,21 @@ static void vfio_user_dev_discard(struct vfio_user_dev *udev)
 	put_device(&udev->dev);
 }
 
-/*
- * Connect, handshake, then make the device visible.  No lock is held
- * while the server is talked to; the device sits on the binding list
- * meanwhile, where module exit can break its connection.
+/**
+ * vfio_user_dev_create() - bind a server: connect, handshake, then make
+ *	the device visible
+ * @path: the server's socket path, as vfio_user_parse_path() gave it
+ * @owner: the front end's device that owns the new one (an mdev), which
+ *	becomes its parent and the vfio_device's; NULL for a device of the
+ *	bus's own, removed by del_device
+ *
+ * No lock is held while the server is talked to; the device sits on the
+ * binding list meanwhile, where module exit can break its connection.
+ *
+ * Return: the device, registered with VFIO, or an ERR_PTR().
  */
-static struct vfio_user_dev *vfio_user_dev_create(const char *path)
+struct vfio_user_dev *vfio_user_dev_create(const char *path,
+					   struct device *owner)
 {
 	struct vfio_user_bus_state *bs = &vfio_user_bus_state;
 	struct vfio_user_dev *udev;
@@ -297,6 +319,7 @@ static struct vfio_user_dev *vfio_user_dev_create(const char *path)
 	/* From here on the release callback frees udev and its id. */
 	udev->dev.bus = &vfio_user_bus;
 	udev->dev.type = &vfio_user_dev_type;
+	udev->dev.parent = owner;
 	device_initialize(&udev->dev);
 	ret = dev_set_name(&udev->dev, VFIO_USER_DRV_NAME "%d", udev->id);
 	if (ret) {
@@ -370,6 +393,22 @@ static void vfio_user_dev_destroy(struct vfio_user_dev *udev)
 	vfio_user_dev_discard(udev);
 }
 
+/**
+ * vfio_user_dev_remove() - remove a device its owner created
+ * @udev: what vfio_user_dev_create() returned to the owner
+ *
+ * Waits for the VMM to close the device, as del_device does.
+ */
+void vfio_user_dev_remove(struct vfio_user_dev *udev)
+{
+	struct vfio_user_bus_state *bs = &vfio_user_bus_state;
+
+	mutex_lock(&bs->lock);
+	list_del(&udev->list);
+	mutex_unlock(&bs->lock);
+	vfio_user_dev_destroy(udev);
+}
+
 static ssize_t new_device_store(vfio_user_bus_type *bus, const char *buf,
 				size_t count)
 {
@@ -379,11 +418,11 @@ static ssize_t new_device_store(vfio_user_bus_type *bus, const char *buf,
 
 	if (!capable(CAP_SYS_ADMIN))
 		return -EPERM;
-	ret = vfio_user_parse_path(buf, count, path);
+	ret = vfio_user_parse_path("new_device", buf, count, path);
 	if (ret)
 		return ret;
 
-	udev = vfio_user_dev_create(path);
+	udev = vfio_user_dev_create(path, NULL);
 	if (IS_ERR(udev))
 		return PTR_ERR(udev);
 	dev_info(&udev->dev, "bound to %s, protocol %u.%u\n", path,
@@ -398,6 +437,7 @@ static ssize_t del_device_store(vfio_user_bus_type *bus, const char *buf,
 	struct vfio_user_bus_state *bs = &vfio_user_bus_state;
 	struct vfio_user_dev *udev, *found = NULL;
 	char buf_copy[32], *name;
+	int ret = -ENODEV;
 
 	if (!capable(CAP_SYS_ADMIN))
 		return -EPERM;
@@ -414,16 +454,24 @@ static ssize_t del_device_store(vfio_user_bus_type *bus, const char *buf,
 	 */
 	mutex_lock(&bs->lock);
 	list_for_each_entry(udev, &bs->devices, list) {
-		if (!strcmp(dev_name(&udev->dev), name)) {
-			found = udev;
-			list_del(&udev->list);
+		if (strcmp(dev_name(&udev->dev), name))
+			continue;
+		/* Its owner removes it: the mdev would be left without it. */
+		if (udev->dev.parent) {
+			ret = -EBUSY;
+			pr_err("del_device: %s belongs to mdev %s: remove that instead\n",
+			       name, dev_name(udev->dev.parent));
 			break;
 		}
+		found = udev;
+		list_del(&udev->list);
+		break;
 	}
 	mutex_unlock(&bs->lock);
 	if (!found) {
-		pr_err("del_device: no device named '%s'\n", name);
-		return -ENODEV;
+		if (ret == -ENODEV)
+			pr_err("del_device: no device named '%s'\n", name);
+		return ret;
 	}
 	vfio_user_dev_destroy(found);
 	return count;
@@ -483,6 +531,7 @@ static void __init vfio_user_check_wire_format(void)
 
 static int __init vfio_user_init(void)
 {
+	struct vfio_user_mdev_parent *mdev;
 	int ret;
 
 	vfio_user_check_wire_format();
@@ -500,12 +549,22 @@ static int __init vfio_user_init(void)
 	mutex_lock(&vfio_user_bus_state.lock);
 	vfio_user_bus_state.enabled = true;
 	mutex_unlock(&vfio_user_bus_state.lock);
+
+	/* The bus works without the mdev front end: say so, go on. */
+	mdev = vfio_user_mdev_init();
+	if (IS_ERR(mdev) && PTR_ERR(mdev) != -EOPNOTSUPP)
+		pr_warn("mdev front end not registered: error %ld\n",
+			PTR_ERR(mdev));
+	else if (!IS_ERR(mdev))
+		vfio_user_bus_state.mdev = mdev;
 	return 0;
 }
 
 /*
- * Every device goes, as if del_device had been written for each.  An open
- * device file holds a module reference, so no VMM is attached here.
+ * Every device goes, as if del_device had been written for each: first
+ * the binds under way are broken, then the mdevs go with their devices,
+ * then the bus's own.  An open device file holds a module reference, so
+ * no VMM is attached here.
  */
 static void __exit vfio_user_exit(void)
 {
@@ -515,12 +574,20 @@ static void __exit vfio_user_exit(void)
 
 	mutex_lock(&bs->lock);
 	bs->enabled = false;
-	list_splice_init(&bs->devices, &doomed);
 	/* Binds under way fail fast once their connections are broken. */
 	list_for_each_entry(udev, &bs->binding, list)
 		vfio_user_conn_break(&udev->conn, "module unloading");
 	mutex_unlock(&bs->lock);
 	wait_event(bs->bind_done, list_empty_careful(&bs->binding));
+
+	/* Each mdev's remove takes its device off the list itself. */
+	if (bs->mdev)
+		vfio_user_mdev_exit(bs->mdev);
+	bs->mdev = NULL;
+
+	mutex_lock(&bs->lock);
+	list_splice_init(&bs->devices, &doomed);
+	mutex_unlock(&bs->lock);
 
 	list_for_each_entry_safe(udev, tmp, &doomed, list) {
 		list_del(&udev->list);

@@ -5,13 +5,19 @@
  * Object model and lifetime (see Documentation/vfio-user/design.rst):
  *
  *   struct vfio_user_dev   one per bound server; a device on the vfio-user
- *                          bus (vfio-userN), owns the connection.
+ *                          bus (vfio-userN), owns the connection.  Made by
+ *                          new_device, or by an mdev's socket_path (mdev.c),
+ *                          which then owns it and is its parent.
  *   struct vfio_user_conn  the socket, its receive worker, the table of
  *                          requests waiting for replies.
  *   struct vfio_user_vdev  the emulated-IOMMU vfio_device registered by the
- *                          bus driver's probe; its parent is vfio_user_dev.
+ *                          bus driver's probe; its parent is vfio_user_dev,
+ *                          or the owning mdev (where VMMs look for it).
  *
- * Teardown order (del_device, module exit):
+ * Teardown order (del_device, mdev remove, module exit):
+ *   0. module exit only: binds under way are broken and waited for, then
+ *      every mdev is removed (each removing its device as below), then
+ *      the bus's own devices;
  *   1. the device leaves the bus list (no new lookups by name);
  *   2. device_unregister() -> driver remove -> vfio_unregister_group_dev(),
  *      which waits for the VMM to close the device (REQ interrupt asks it);
@@ -328,7 +334,8 @@ struct vfio_user_bar_map;
 
 /**
  * struct vfio_user_dev - a bound vfio-user server, a device on our bus
- * @dev: the bus device, named vfio-userN; parent of the vfio_device
+ * @dev: the bus device, named vfio-userN; parent of the vfio_device unless
+ *	an owner is: its own parent, when set, is the mdev that owns it
  * @list: entry in the bus's device list
  * @id: N in vfio-userN
  * @socket_path: the path written to new_device
@@ -506,6 +513,38 @@ int vfio_user_get_device_info(struct vfio_user_conn *conn,
 #define VFIO_USER_OFFSET_MASK		((1ULL << VFIO_USER_OFFSET_SHIFT) - 1)
 #define VFIO_USER_INDEX_TO_OFFSET(idx)	((u64)(idx) << VFIO_USER_OFFSET_SHIFT)
 #define VFIO_USER_PGOFF_SHIFT		(VFIO_USER_OFFSET_SHIFT - PAGE_SHIFT)
+
+/*
+ * The vfio_device's parent: the owning front end's device (an mdev) when
+ * there is one, as VMMs find the device by its parent's name and group.
+ */
+static inline struct device *vfio_user_vfio_parent(struct vfio_user_dev *udev)
+{
+	return udev->dev.parent ?: &udev->dev;
+}
+
+/* main.c */
+int vfio_user_parse_path(const char *what, const char *buf, size_t count,
+			 char *path);
+struct vfio_user_dev *vfio_user_dev_create(const char *path,
+					   struct device *owner);
+void vfio_user_dev_remove(struct vfio_user_dev *udev);
+
+/* mdev.c, built where the kernel has mdev support */
+struct vfio_user_mdev_parent;
+#if IS_ENABLED(CONFIG_VFIO_MDEV)
+struct vfio_user_mdev_parent *vfio_user_mdev_init(void);
+void vfio_user_mdev_exit(struct vfio_user_mdev_parent *mp);
+#else
+static inline struct vfio_user_mdev_parent *vfio_user_mdev_init(void)
+{
+	return ERR_PTR(-EOPNOTSUPP);
+}
+
+static inline void vfio_user_mdev_exit(struct vfio_user_mdev_parent *mp)
+{
+}
+#endif
 
 /* query.c */
 int vfio_user_query_device(struct vfio_user_dev *udev);

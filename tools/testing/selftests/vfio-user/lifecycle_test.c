@@ -298,44 +298,6 @@ TEST(concurrent_lifecycles)
 	EXPECT_EQ(0, vu_wait_module_refcnt(0, vu_ms(2000)));
 }
 
-/* The module this test binary's tree built, to load it again. */
-static void module_path(char *buf, size_t size)
-{
-	char self[PATH_MAX - 64];
-	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-	char *p;
-
-	self[n > 0 ? n : 0] = '\0';
-	/* .../tools/testing/selftests/vfio-user/build/lifecycle_test */
-	p = strstr(self, "/tools/testing/selftests/vfio-user/");
-	if (p)
-		*p = '\0';
-	snprintf(buf, size, "%s/drivers/vfio/user/vfio_user.ko", self);
-}
-
-static int load_module(void)
-{
-	const char *env = getenv("VFIO_USER_KO");
-	char path[PATH_MAX];
-	int fd, ret;
-
-	if (env)
-		snprintf(path, sizeof(path), "%s", env);
-	else
-		module_path(path, sizeof(path));
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	ret = syscall(SYS_finit_module, fd, "", 0) ? -errno : 0;
-	close(fd);
-	return ret;
-}
-
-static int unload_module(void)
-{
-	return syscall(SYS_delete_module, "vfio_user", O_NONBLOCK) ? -errno : 0;
-}
-
 /*
  * rmmod is refused while a VMM has a device open, and tears every device
  * down cleanly otherwise, dead servers' included.
@@ -354,7 +316,7 @@ TEST(module_unload_with_devices)
 		ASSERT_EQ(0, vu_bind(srv[i].path, names[i], sizeof(names[i])));
 	}
 	ASSERT_EQ(0, vu_vfio_open(names[0], &v));
-	EXPECT_EQ(-EWOULDBLOCK, unload_module());
+	EXPECT_EQ(-EWOULDBLOCK, vu_module_unload());
 	ASSERT_EQ(4, pread(v.device, &val, 4, BAR0 + TDEV_REG_MAGIC));
 	EXPECT_EQ(TDEV_MAGIC_VALUE, val);
 	vu_vfio_close(&v);
@@ -362,11 +324,11 @@ TEST(module_unload_with_devices)
 	/* One server dead, one alive: both devices go with the module. */
 	vu_server_stop(&srv[1]);
 	EXPECT_EQ(0, vu_wait_module_refcnt(0, vu_ms(2000)));
-	EXPECT_EQ(0, unload_module());
+	EXPECT_EQ(0, vu_module_unload());
 	EXPECT_NE(0, stat(VU_BUS, &st));
 	vu_server_stop(&srv[0]);
 
-	ASSERT_EQ(0, load_module());
+	ASSERT_EQ(0, vu_module_load());
 	ASSERT_EQ(0, stat(VU_BUS, &st));
 }
 

@@ -136,7 +136,13 @@ if [ -n "$kmemleak" ]; then
 fi
 
 # --- 1. modules ----------------------------------------------------------------
-for m in vfio vfio_iommu_type1; do
+# mdev too where the module links against it (its mdev front end): insmod
+# resolves no dependencies.
+mods=(vfio vfio_iommu_type1)
+if [ -f "$ko" ] && modinfo -F depends "$ko" 2>/dev/null | tr , '\n' | grep -qx mdev; then
+	mods+=(mdev)
+fi
+for m in "${mods[@]}"; do
 	if out=$(modprobe "$m" 2>&1); then
 		step ok "modprobe $m"
 	elif [ -d "/sys/module/$m" ]; then

@@ -184,11 +184,19 @@ long long vu_stat(const char *name, const char *key)
 
 int vu_group_id(const char *name)
 {
+	char dir[PATH_MAX];
+
+	snprintf(dir, sizeof(dir), VU_BUS "/devices/%s", name);
+	return vu_group_id_at(dir);
+}
+
+int vu_group_id_at(const char *sysfsdev)
+{
 	char link[PATH_MAX], target[256];
 	ssize_t n;
 	char *base;
 
-	snprintf(link, sizeof(link), VU_BUS "/devices/%s/iommu_group", name);
+	snprintf(link, sizeof(link), "%s/iommu_group", sysfsdev);
 	n = readlink(link, target, sizeof(target) - 1);
 	if (n < 0)
 		return -errno;

@@ -29,10 +29,20 @@ int vu_group_attach(int container, int group_id, int flags, int *group)
 
 int vu_vfio_open(const char *name, struct vu_vfio *v)
 {
+	char dir[PATH_MAX];
+
+	snprintf(dir, sizeof(dir), VU_BUS "/devices/%s", name);
+	return vu_vfio_open_sysfs(dir, v);
+}
+
+int vu_vfio_open_sysfs(const char *sysfsdev, struct vu_vfio *v)
+{
+	const char *name = strrchr(sysfsdev, '/');
 	int err;
 
+	name = name ? name + 1 : sysfsdev;
 	v->container = v->group = v->device = -1;
-	v->group_id = vu_group_id(name);
+	v->group_id = vu_group_id_at(sysfsdev);
 	if (v->group_id < 0)
 		return v->group_id;
 	v->container = open("/dev/vfio/vfio", O_RDWR);

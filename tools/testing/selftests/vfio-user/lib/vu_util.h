@@ -336,6 +336,14 @@ long long vu_stat(const char *name, const char *key);
 int vu_group_id(const char *name);
 
 /**
+ * vu_group_id_at() - the iommu group of a device given by its sysfs directory.
+ * @sysfsdev: the device's directory, as QEMU's sysfsdev= takes it.
+ *
+ * Return: the group number, or -errno (-ENOENT: no iommu_group link).
+ */
+int vu_group_id_at(const char *sysfsdev);
+
+/**
  * vu_cdev_name() - the device cdev's name, "vfioN".
  * @name: the vfio-userN device.
  * @buf: gets the name.
@@ -374,6 +382,100 @@ int vu_module_refcnt(void);
  */
 int vu_wait_module_refcnt(int want, int ms);
 
+/* ---- lib/module.c: loading and unloading the driver ---- */
+
+/**
+ * vu_module_load() - load the driver again after vu_module_unload().
+ *
+ * The module is $VFIO_USER_KO when set (the rig sets it to what it
+ * loaded), else the one the tree of this test binary built.
+ *
+ * Return: 0 or -errno from finit_module().
+ */
+int vu_module_load(void);
+
+/**
+ * vu_module_unload() - rmmod vfio_user, without waiting (O_NONBLOCK).
+ *
+ * Return: 0, -EWOULDBLOCK while a device file holds the module, or -errno.
+ */
+int vu_module_unload(void);
+
+/* ---- lib/mdev.c: the driver's mdev front end ---- */
+
+#define VU_MDEV_PARENT	"/sys/class/mdev_bus/vfio_user"
+#define VU_MDEV_TYPE_NAME	"vfio_user-socket"
+#define VU_MDEV_TYPE	VU_MDEV_PARENT "/mdev_supported_types/" VU_MDEV_TYPE_NAME
+#define VU_MDEV_DEVICES	"/sys/bus/mdev/devices"
+
+/**
+ * vu_mdev_available() - whether this kernel has mdev support, so that the
+ *	driver must have registered its mdev parent.
+ * @why: gets the reason when it has not.
+ * @size: size of @why.
+ *
+ * Return: true when mdev core is loaded, built in or installed as a module.
+ */
+bool vu_mdev_available(char *why, size_t size);
+
+/**
+ * vu_mdev_uuid() - a new random (version 4) UUID, as mdevctl makes them.
+ * @buf: gets it, 37 bytes with the NUL.
+ */
+void vu_mdev_uuid(char buf[37]);
+
+/**
+ * vu_mdev_create() - create an mdev of type vfio_user-socket.
+ * @uuid: its UUID.
+ *
+ * Return: 0 or -errno from writing the type's create attribute.
+ */
+int vu_mdev_create(const char *uuid);
+
+/**
+ * vu_mdev_bind() - bind a server to an mdev: write its socket_path.
+ * @uuid: the mdev.
+ * @path: the server's socket.
+ *
+ * Return: 0 or -errno from the write.
+ */
+int vu_mdev_bind(const char *uuid, const char *path);
+
+/**
+ * vu_mdev_remove() - remove an mdev (its remove attribute).
+ * @uuid: the mdev.
+ *
+ * Return: 0 or -errno.
+ */
+int vu_mdev_remove(const char *uuid);
+
+/**
+ * vu_mdev_dir() - the mdev's sysfs directory, what sysfsdev= takes.
+ * @uuid: the mdev.
+ * @buf: gets the path.
+ * @size: size of @buf.
+ *
+ * Return: @buf.
+ */
+const char *vu_mdev_dir(const char *uuid, char *buf, size_t size);
+
+/**
+ * vu_mdev_attr() - read one of the mdev's attributes, the last newline cut.
+ * @uuid: the mdev.
+ * @attr: relative to its directory, e.g. "vfio_user/device".
+ * @buf: gets the value; "<error N>" when unreadable.
+ * @size: size of @buf.
+ *
+ * Return: @buf.
+ */
+const char *vu_mdev_attr(const char *uuid, const char *attr, char *buf, size_t size);
+
+/**
+ * vu_mdev_exists() - whether the mdev exists.
+ * @uuid: the mdev.
+ */
+bool vu_mdev_exists(const char *uuid);
+
 /* ---- lib/vfio.c: the type1 container path, DMA maps, register access ---- */
 
 /* The VFIO handles a VMM holds. */
@@ -406,6 +508,17 @@ int vu_group_attach(int container, int group_id, int flags, int *group);
  * Return: 0 or -errno (what was opened is left in @v for vu_vfio_close()).
  */
 int vu_vfio_open(const char *name, struct vu_vfio *v);
+
+/**
+ * vu_vfio_open_sysfs() - open the device QEMU's sysfsdev=@sysfsdev names.
+ * @sysfsdev: the device's sysfs directory: its iommu_group link gives the
+ *	group, its last component the name asked of the group (an mdev's
+ *	UUID, a bus device's vfio-userN).
+ * @v: as for vu_vfio_open().
+ *
+ * Return: 0 or -errno (what was opened is left in @v for vu_vfio_close()).
+ */
+int vu_vfio_open_sysfs(const char *sysfsdev, struct vu_vfio *v);
 
 /**
  * vu_vfio_close() - close what vu_vfio_open() opened.
