@@ -15,8 +15,10 @@
 # and the matching linux-headers-*, plus qemu-system-x86, busybox-static,
 # linux-source-6.12, sparse, xz-utils, cpio, gcc, libc6-dev (gcc only
 # recommends it, and userspace tests need it), make, python3, kmod (the
-# guest runs the host's modprobe) and binutils (vm-run.sh checks busybox is
-# static with readelf).
+# guest runs the host's modprobe), binutils (vm-run.sh checks busybox is
+# static with readelf), and libvirt-daemon-system and mdevctl for
+# libvirt_e2e_test.sh (the guest runs the host's libvirtd; installing it
+# here starts nothing in the guest).
 #
 # A series' kernel pair is left alone if some image+headers pair of it is
 # installed and apt knows of nothing newer.  "apt-get update" runs
@@ -28,6 +30,7 @@ export DEBIAN_FRONTEND=noninteractive
 prog=setup-host
 
 base_pkgs=(qemu-system-x86 busybox-static linux-source-6.12 sparse xz-utils
+	libvirt-daemon-system mdevctl
 	cpio gcc libc6-dev make python3 kmod binutils)
 
 SUDO=

@@ -186,7 +186,8 @@ static void vfio_user_mdev_remove(struct mdev_device *mdev)
 
 static ssize_t vfio_user_mdev_describe(struct mdev_type *mtype, char *buf)
 {
-	return sysfs_emit(buf, "a vfio-user server; write its socket path to the device's vfio_user/socket_path\n");
+	return sysfs_emit(buf, "%s\n",
+			  "a vfio-user server; write its socket path to the device's vfio_user/socket_path");
 }
 
 static struct mdev_driver vfio_user_mdev_driver = {

@@ -66,37 +66,14 @@ ko=${VFIO_USER_KO:-$repo/drivers/vfio/user/vfio_user.ko}
 
 cases=(setup qemu_boot pci_ids pci_caps bar0 bar2 bar2_mmap dma intx teardown)
 inner_cases=(pci_ids pci_caps bar0 bar2 dma intx)
-declare -A res=() why=()
 t_start=$(date +%s)
 
 echo "TAP version 13"
 echo "1..${#cases[@]}"
 
-# --- reporting -------------------------------------------------------------------
-n_pass=0 n_fail=0 n_skip=0 n_tap=0
-tap() { # tap ok|fail|skip NAME [DIAG...]: diagnostics go BEFORE the result line
-	local r=$1 name=$2
-	shift 2
-	n_tap=$((n_tap + 1))
-	if [ $# -gt 0 ]; then
-		printf '%s\n' "$@" | sed -e 's/\r$//' -e 's/^/# /'
-	fi
-	case $r in
-	ok) n_pass=$((n_pass + 1)); echo "ok $n_tap $name" ;;
-	skip) n_skip=$((n_skip + 1)); echo "ok $n_tap $name # SKIP${1:+ $1}" ;;
-	*) n_fail=$((n_fail + 1)); echo "not ok $n_tap $name" ;;
-	esac
-}
-totals() {
-	echo "# e2e: wall time $(($(date +%s) - t_start))s; logs in $out"
-	echo "# Totals: pass:$n_pass fail:$n_fail xfail:0 xpass:0 skip:$n_skip error:0"
-}
-skip_all() { # skip_all REASON: the test cannot run here
-	local c
-	for c in "${cases[@]}"; do tap skip "$c" "$1"; done
-	totals
-	exit 4
-}
+# --- reporting: tap, totals, skip_all, append, inner_parse, inner_tap -------
+# shellcheck source=e2e/tap.sh
+. "$here/e2e/tap.sh"
 
 # --- preconditions ----------------------------------------------------------------
 # E2E_SKIP: a run that leaves this test out says why (make check-debug).
@@ -190,8 +167,8 @@ if [ ${#setup_err[@]} = 0 ]; then
 	tap ok setup "$vdev: group $group, protocol $(cat "$sysdev/protocol_version" 2>/dev/null), state $(cat "$sysdev/state" 2>/dev/null)"
 else
 	tap fail setup "${setup_err[@]}"
-	for c in "${cases[@]:1}"; do tap fail "$c" "not run: setup failed"; done
-	totals
+	fail_rest 1 "not run: setup failed"
+	totals "$out"
 	exit 1
 fi
 
@@ -251,12 +228,6 @@ state=$(cat "$sysdev/state" 2>/dev/null || echo "?")
 reason=$(cat "$sysdev/broken_reason" 2>/dev/null || true)
 [ -r "/sys/kernel/debug/vfio-user/$vdev/stats" ] && cp "/sys/kernel/debug/vfio-user/$vdev/stats" "$w/stats.txt"
 
-# append ARRAY TEXT: append TEXT's lines to ARRAY (no process substitution:
-# the test VM has no /dev/fd).
-append() {
-	local -n _arr=$1
-	[ -n "$2" ] && mapfile -t -O "${#_arr[@]}" _arr <<< "$2"
-}
 qemu_diag=()
 qemu_why() { # why the inner guest produced nothing: QEMU's own words first
 	qemu_diag=("QEMU exit status $qrc$([ "$qrc" = 124 ] && echo " (killed after ${qemu_timeout}s)") after ${t_qemu}s")
@@ -276,32 +247,17 @@ else
 	tap fail qemu_boot "the inner guest never reached its /init" "${early_crash[@]}" "${qemu_diag[@]}"
 fi
 
-for c in "${inner_cases[@]}"; do
-	line=$(grep -a "E2E-RESULT $c " "$w/console.log" | tail -n 1)
-	line=${line#*E2E-RESULT "$c" }
-	res[$c]=${line%% *}
-	why[$c]=${line#* }
-done
-inner_tap() { # inner_tap NAME
-	local c=$1
-	case ${res[$c]} in
-	ok) tap ok "$c" "${why[$c]}" ;;
-	fail) tap fail "$c" "${why[$c]}" ;;
-	*)
-		if grep -aq '^E2E-START' "$w/console.log"; then
-			[ ${#qemu_diag[@]} -gt 0 ] || qemu_why
-			tap fail "$c" "no result from the inner guest" "${qemu_diag[@]}"
-		else
-			tap fail "$c" "not run: the inner guest did not start"
-		fi
-		;;
-	esac
+inner_parse "$w/console.log" "${inner_cases[@]}"
+# An inner case without a result: QEMU's words on why, computed once.
+inner_case() {
+	[ -n "${res[$1]}" ] || [ ${#qemu_diag[@]} -gt 0 ] || qemu_why
+	inner_tap "$w/console.log" "$1" "${qemu_diag[@]}"
 }
 
-inner_tap pci_ids
-inner_tap pci_caps
-inner_tap bar0
-inner_tap bar2
+inner_case pci_ids
+inner_case pci_caps
+inner_case bar0
+inner_case bar2
 
 # bar2_mmap: QEMU maps BAR2's sparse areas (16 KiB at 0, 32 KiB at 32 KiB)
 # from the device fd; when mmap fails it says so and traps every access.
@@ -335,8 +291,8 @@ else
 	fi
 fi
 
-inner_tap dma
-inner_tap intx
+inner_case dma
+inner_case intx
 
 # --- teardown -------------------------------------------------------------------------
 td=()
@@ -366,5 +322,5 @@ fi
 grep -a '^E2E-DMESG' "$w/console.log" | grep -E 'nobody cared|Disabling IRQ|WARNING|BUG|Oops' | head -n 5 | sed 's/^/# inner: /'
 [ -s "$w/stats.txt" ] && sed 's/^/# stats: /' "$w/stats.txt"
 
-totals
+totals "$out"
 [ "$n_fail" = 0 ]
