@@ -363,6 +363,16 @@ struct vfio_user_dev *vfio_user_dev_create(const char *path,
 		}
 	}
 
+	/*
+	 * Everything about the device is done before it is listed: once it
+	 * is, del_device may remove and free it at any moment.
+	 */
+	if (!ret) {
+		vfio_user_debugfs_add(udev);
+		dev_info(&udev->dev, "bound to %s, protocol %u.%u\n", path,
+			 udev->conn.caps.major, udev->conn.caps.minor);
+	}
+
 	mutex_lock(&bs->lock);
 	list_del(&udev->list);
 	if (!ret && bs->enabled)
@@ -372,11 +382,10 @@ struct vfio_user_dev *vfio_user_dev_create(const char *path,
 	mutex_unlock(&bs->lock);
 	wake_up_all(&bs->bind_done);
 
-	if (!ret) {
-		vfio_user_debugfs_add(udev);
+	if (!ret)
 		return udev;
-	}
 	/* Registered just as the module began to go: remove it again. */
+	vfio_user_debugfs_remove(udev);
 	if (udev->vdev)
 		device_del(&udev->dev);
 err:
@@ -422,12 +431,9 @@ static ssize_t new_device_store(vfio_user_bus_type *bus, const char *buf,
 	if (ret)
 		return ret;
 
+	/* udev may be gone already: del_device can remove it at once. */
 	udev = vfio_user_dev_create(path, NULL);
-	if (IS_ERR(udev))
-		return PTR_ERR(udev);
-	dev_info(&udev->dev, "bound to %s, protocol %u.%u\n", path,
-		 udev->conn.caps.major, udev->conn.caps.minor);
-	return count;
+	return IS_ERR(udev) ? PTR_ERR(udev) : count;
 }
 static BUS_ATTR_WO(new_device);
 
@@ -456,7 +462,10 @@ static ssize_t del_device_store(vfio_user_bus_type *bus, const char *buf,
 	list_for_each_entry(udev, &bs->devices, list) {
 		if (strcmp(dev_name(&udev->dev), name))
 			continue;
-		/* Its owner removes it: the mdev would be left without it. */
+		/*
+		 * Its owner removes it: the mdev would be left without it.
+		 * Only owned devices have a parent (the bus has no dev_root).
+		 */
 		if (udev->dev.parent) {
 			ret = -EBUSY;
 			pr_err("del_device: %s belongs to mdev %s: remove that instead\n",
@@ -563,8 +572,8 @@ static int __init vfio_user_init(void)
 /*
  * Every device goes, as if del_device had been written for each: first
  * the binds under way are broken, then the mdevs go with their devices,
- * then the bus's own.  An open device file holds a module reference, so
- * no VMM is attached here.
+ * then the bus's own.  An open device fd holds a module reference (a
+ * group fd alone does not), so no VMM has a device open here.
  */
 static void __exit vfio_user_exit(void)
 {

@@ -100,7 +100,7 @@ static ssize_t socket_path_store(struct device *dev,
 	mutex_lock(&umdev->lock);
 	if (umdev->udev || umdev->binding) {
 		mutex_unlock(&umdev->lock);
-		dev_err(dev, "socket_path: already bound (remove the mdev to bind another server)\n");
+		dev_err(dev, "socket_path: already bound or binding (remove the mdev to bind another server)\n");
 		return -EBUSY;
 	}
 	umdev->binding = true;
@@ -115,8 +115,7 @@ static ssize_t socket_path_store(struct device *dev,
 	mutex_unlock(&umdev->lock);
 	if (IS_ERR(udev))
 		return PTR_ERR(udev);
-	dev_info(dev, "%s bound to %s, protocol %u.%u\n", dev_name(&udev->dev),
-		 path, udev->conn.caps.major, udev->conn.caps.minor);
+	dev_info(dev, "bound: %s\n", dev_name(&udev->dev));
 	return count;
 }
 static DEVICE_ATTR_RW(socket_path);
@@ -173,6 +172,8 @@ static void vfio_user_mdev_remove(struct mdev_device *mdev)
 	struct vfio_user_mdev *umdev = dev_get_drvdata(&mdev->dev);
 	struct vfio_user_dev *udev;
 
+	/* Driver core holds the mdev's lock: no probe or remove runs beside. */
+	device_lock_assert(&mdev->dev);
 	mutex_lock(&umdev->lock);
 	udev = umdev->udev;
 	umdev->udev = NULL;
@@ -201,6 +202,12 @@ static struct mdev_driver vfio_user_mdev_driver = {
 		.owner = THIS_MODULE,
 		.mod_name = KBUILD_MODNAME,
 		.dev_groups = vfio_user_mdev_groups,
+		/*
+		 * An mdev unbound from this driver could never be bound again
+		 * (mdev core matches no driver by itself) and would be left
+		 * without its device: no unbind, no bind.
+		 */
+		.suppress_bind_attrs = true,
 	},
 };
 

@@ -4,10 +4,9 @@
  * errors for bad input, who may bind, and that hundreds of cycles leak
  * nothing.
  */
+#include <pthread.h>
 #include <sys/socket.h>
-#include <sys/syscall.h>
 #include <sys/un.h>
-#include <linux/capability.h>
 
 #include "kselftest_harness.h"
 #include "test_device.h"
@@ -127,21 +126,6 @@ TEST(bad_paths)
 	EXPECT_EQ(-ENODEV, vu_write_file(VU_BUS "/del_device", "nonsense"));
 }
 
-/* Drop CAP_SYS_ADMIN from this process's effective set, keep uid 0. */
-static int drop_sys_admin(void)
-{
-	struct __user_cap_header_struct hdr = {
-		.version = _LINUX_CAPABILITY_VERSION_3,
-	};
-	struct __user_cap_data_struct data[2];
-
-	if (syscall(SYS_capget, &hdr, data))
-		return -errno;
-	data[CAP_SYS_ADMIN / 32].effective &= ~(1U << (CAP_SYS_ADMIN % 32));
-	data[CAP_SYS_ADMIN / 32].permitted &= ~(1U << (CAP_SYS_ADMIN % 32));
-	return syscall(SYS_capset, &hdr, data) ? -errno : 0;
-}
-
 /*
  * Only CAP_SYS_ADMIN binds or deletes.  root without it gets EPERM from
  * the driver; other users are stopped by the file mode (0200) first.
@@ -156,7 +140,7 @@ TEST_F(bind, needs_cap_sys_admin)
 	pid = fork();
 	ASSERT_GE(pid, 0);
 	if (pid == 0) {
-		if (drop_sys_admin())
+		if (vu_drop_sys_admin())
 			_exit(10);
 		if (vu_write_file(VU_BUS "/new_device", self->srv.path) != -EPERM)
 			_exit(11);
@@ -288,6 +272,77 @@ TEST_F(bind, cycles_do_not_leak)
 	/* Each leaked device would cost kilobytes: 300 of them show. */
 	TH_LOG("slab %ld kB -> %ld kB over %d cycles", slab_before, slab_after, CYCLES);
 	EXPECT_LT(slab_after - slab_before, 512);
+}
+
+struct racing_bind {
+	const char *path;
+	int err;
+	volatile bool done;
+};
+
+static void *racing_bind_fn(void *arg)
+{
+	struct racing_bind *b = arg;
+
+	b->err = vu_write_file(VU_BUS "/new_device", b->path);
+	b->done = true;
+	return NULL;
+}
+
+/* The name the next bind gets: the lowest vfio-userN not in use. */
+static void next_name(char *buf, size_t size)
+{
+	int n;
+
+	for (n = 0;; n++) {
+		snprintf(buf, size, "vfio-user%d", n);
+		if (!vu_exists(buf))
+			return;
+	}
+}
+
+/*
+ * del_device of the device a bind is still making: once the device is
+ * listed it may go at once, so the bind must have finished with it by then
+ * (it used to add its debugfs directory after: a use after free under
+ * KASAN).  Whoever wins, nothing is left and the kernel log stays clean.
+ */
+TEST(delete_racing_bind)
+{
+	int i, rounds = vu_stress(100), deleted_first = 0;
+	int kmsg = vu_kmsg_open();
+	struct vu_server srv;
+	char name[32], first[256], dir[96];
+	pthread_t th;
+
+	ASSERT_EQ(0, vu_server_start(&srv, NULL));
+	for (i = 0; i < rounds; i++) {
+		struct racing_bind b = { .path = srv.path };
+
+		next_name(name, sizeof(name));
+		ASSERT_EQ(0, pthread_create(&th, NULL, racing_bind_fn, &b));
+		while (!b.done) {
+			if (!vu_write_file(VU_BUS "/del_device", name)) {
+				deleted_first += !b.done;
+				break;
+			}
+		}
+		pthread_join(th, NULL);
+		ASSERT_EQ(0, b.err);
+		if (vu_exists(name))
+			ASSERT_EQ(0, vu_unbind(name));
+		/* A directory added after the delete would outlive the device. */
+		snprintf(dir, sizeof(dir), "/sys/kernel/debug/vfio-user/%s", name);
+		ASSERT_NE(0, access(dir, F_OK));
+	}
+	EXPECT_FALSE(vu_exists(name));
+	TH_LOG("%d of %d devices deleted before their bind returned", deleted_first, rounds);
+	if (kmsg >= 0) {
+		EXPECT_EQ(0, vu_kmsg_findings(kmsg, first, sizeof(first)))
+			TH_LOG("kernel log: %s", first);
+		close(kmsg);
+	}
+	vu_server_stop(&srv);
 }
 
 TEST_HARNESS_MAIN
