@@ -15,9 +15,9 @@ sock=/tmp/vfio-user-demo.sock
 
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
-step "load vfio, vfio_iommu_type1 and vfio_user"
-modprobe vfio
-modprobe vfio_iommu_type1
+step "load vfio, vfio_iommu_type1, mdev and vfio_user"
+. "$here/vm/module-deps.sh"
+for m in $(vu_module_deps "$repo/drivers/vfio/user/vfio_user.ko"); do modprobe "$m"; done
 insmod "$repo/drivers/vfio/user/vfio_user.ko"
 ls /sys/bus/vfio-user
 

@@ -6,10 +6,9 @@
  * what is refused, removal while a VMM holds it, a dying server, and
  * module unload with mdevs present.
  */
+#include <dirent.h>
 #include <pthread.h>
 #include <sys/eventfd.h>
-#include <sys/syscall.h>
-#include <linux/capability.h>
 #include <linux/pci_regs.h>
 
 #include "kselftest_harness.h"
@@ -78,6 +77,11 @@ TEST_F(mdev, parent_and_type)
 	EXPECT_STREQ(want, real);
 	snprintf(buf, sizeof(buf), VU_MDEV_TYPE "/devices/%s", self->uuid);
 	EXPECT_EQ(0, access(buf, F_OK));
+
+	/* No unbind to leave an mdev without its device for good, no bind. */
+	EXPECT_EQ(0, access("/sys/bus/mdev/drivers/vfio_user_mdev", F_OK));
+	EXPECT_NE(0, access("/sys/bus/mdev/drivers/vfio_user_mdev/unbind", F_OK));
+	EXPECT_NE(0, access("/sys/bus/mdev/drivers/vfio_user_mdev/bind", F_OK));
 }
 
 /*
@@ -139,21 +143,6 @@ TEST_F(mdev, bind_open_use_remove)
 	EXPECT_EQ(256, instances());
 }
 
-/* Drop CAP_SYS_ADMIN from this process's effective set, keep uid 0. */
-static int drop_sys_admin(void)
-{
-	struct __user_cap_header_struct hdr = {
-		.version = _LINUX_CAPABILITY_VERSION_3,
-	};
-	struct __user_cap_data_struct data[2];
-
-	if (syscall(SYS_capget, &hdr, data))
-		return -errno;
-	data[CAP_SYS_ADMIN / 32].effective &= ~(1U << (CAP_SYS_ADMIN % 32));
-	data[CAP_SYS_ADMIN / 32].permitted &= ~(1U << (CAP_SYS_ADMIN % 32));
-	return syscall(SYS_capset, &hdr, data) ? -errno : 0;
-}
-
 /*
  * What socket_path refuses leaves the mdev unbound and bindable: bad
  * paths, no server, no CAP_SYS_ADMIN; once bound, another path.
@@ -172,7 +161,7 @@ TEST_F(mdev, socket_path_refusals)
 	pid = fork();
 	ASSERT_GE(pid, 0);
 	if (pid == 0) {
-		if (drop_sys_admin())
+		if (vu_drop_sys_admin())
 			_exit(10);
 		_exit(vu_mdev_bind(self->uuid, self->srv.path) == -EPERM ? 0 : 11);
 	}
@@ -201,6 +190,21 @@ static void *bind_fn(void *arg)
 	return NULL;
 }
 
+struct remover {
+	const char *uuid;
+	int err;
+	long long done_at;
+};
+
+static void *remove_fn(void *arg)
+{
+	struct remover *r = arg;
+
+	r->err = vu_mdev_remove(r->uuid);
+	r->done_at = vu_now_ms();
+	return NULL;
+}
+
 /* Two writers of socket_path at once: one binds, the other is told EBUSY. */
 TEST_F(mdev, concurrent_binds)
 {
@@ -223,6 +227,73 @@ TEST_F(mdev, concurrent_binds)
 	vu_server_stop(&slow);
 }
 
+/*
+ * A server that breaks the handshake leaves the mdev unbound, and a good
+ * server can then be bound to it.
+ */
+TEST_F(mdev, hostile_handshake_leaves_mdev_bindable)
+{
+	struct vu_server bad;
+	char buf[64];
+
+	ASSERT_EQ(0, vu_server_start(&bad, "--hostile", "garbage", NULL));
+	EXPECT_GT(0, vu_mdev_bind(self->uuid, bad.path));
+	vu_server_stop(&bad);
+	ASSERT_EQ(0, vu_server_start(&bad, "--hostile", "no-reply", NULL));
+	EXPECT_EQ(-ETIMEDOUT, vu_mdev_bind(self->uuid, bad.path));
+	vu_server_stop(&bad);
+	EXPECT_STREQ("", vu_mdev_attr(self->uuid, "vfio_user/device", buf, sizeof(buf)));
+	EXPECT_STREQ("", vu_mdev_attr(self->uuid, "vfio_user/socket_path", buf, sizeof(buf)));
+
+	ASSERT_EQ(0, vu_mdev_bind(self->uuid, self->srv.path));
+	EXPECT_EQ(0, strncmp("vfio-user",
+			     vu_mdev_attr(self->uuid, "vfio_user/device", buf, sizeof(buf)), 9));
+}
+
+/* Whether any vfio-user device is bound to @path. */
+static bool bound_to(const char *path)
+{
+	DIR *d = opendir(VU_BUS "/devices");
+	struct dirent *de;
+	bool found = false;
+	char buf[128];
+
+	while (d && (de = readdir(d)))
+		if (de->d_name[0] != '.' &&
+		    !strcmp(path, vu_attr(de->d_name, "socket_path", buf, sizeof(buf))))
+			found = true;
+	if (d)
+		closedir(d);
+	return found;
+}
+
+/*
+ * Removing the mdev while its socket_path is binding: removal waits for
+ * the bind to end, then takes whatever it made with the mdev.
+ */
+TEST_F(mdev, remove_during_bind)
+{
+	struct remover r = { .uuid = self->uuid, .err = -1 };
+	struct binder b = { self->uuid, NULL, 1 };
+	struct vu_server slow;
+	pthread_t bt, rt;
+
+	ASSERT_EQ(0, vu_server_start(&slow, "--delay-reply", "VERSION:500", NULL));
+	b.path = slow.path;
+	ASSERT_EQ(0, pthread_create(&bt, NULL, bind_fn, &b));
+	usleep(vu_ms(150) * 1000);
+	ASSERT_EQ(0, pthread_create(&rt, NULL, remove_fn, &r));
+	pthread_join(bt, NULL);
+	pthread_join(rt, NULL);
+	/* The bind was under way: it completed, and was removed after. */
+	EXPECT_EQ(0, b.err);
+	EXPECT_EQ(0, r.err);
+	EXPECT_FALSE(vu_mdev_exists(self->uuid));
+	EXPECT_FALSE(bound_to(slow.path));
+	EXPECT_EQ(256, instances());
+	vu_server_stop(&slow);
+}
+
 /* The bus's del_device leaves an mdev's device alone. */
 TEST_F(mdev, del_device_refused)
 {
@@ -236,29 +307,6 @@ TEST_F(mdev, del_device_refused)
 	EXPECT_STREQ("connected", vu_attr(name, "state", buf, sizeof(buf)));
 	ASSERT_EQ(0, vu_mdev_remove(self->uuid));
 	EXPECT_FALSE(vu_exists(name));
-}
-
-struct remover {
-	const char *uuid;
-	int err;
-	long long done_at;
-};
-
-static void *remove_fn(void *arg)
-{
-	struct remover *r = arg;
-
-	r->err = vu_mdev_remove(r->uuid);
-	r->done_at = vu_now_ms();
-	return NULL;
-}
-
-static bool fired(int efd, int ms)
-{
-	struct pollfd p = { .fd = efd, .events = POLLIN };
-	uint64_t cnt;
-
-	return poll(&p, 1, ms) == 1 && read(efd, &cnt, sizeof(cnt)) == sizeof(cnt);
 }
 
 /*
@@ -293,7 +341,7 @@ TEST_F(mdev, remove_while_open_asks_through_req)
 	ASSERT_EQ(0, ioctl(v.device, VFIO_DEVICE_SET_IRQS, set));
 
 	ASSERT_EQ(0, pthread_create(&th, NULL, remove_fn, &r));
-	EXPECT_TRUE(fired(efd, vu_ms(3000)));
+	EXPECT_TRUE(vu_eventfd_fired(efd, 3000));
 	/*
 	 * Still waiting for us, and the device still works (its sysfs
 	 * links are gone already: device_del() unlinks before it unbinds).

@@ -34,7 +34,7 @@
 #              0, the device is still "connected" and del_device succeeds
 #
 # If the vfio_user module is not loaded (run by hand under vm-run.sh), it is
-# loaded like run_tests.sh does (modprobe vfio vfio_iommu_type1, insmod
+# loaded like run_tests.sh does (modprobe vfio vfio_iommu_type1 mdev, insmod
 # drivers/vfio/user/vfio_user.ko) and removed again at the end.
 #
 # Environment (all optional):
@@ -131,7 +131,8 @@ outer_dmesg() { dmesg 2>/dev/null | tail -n +$((dmesg_mark + 1)); }
 # --- 1. setup: module, server, bind ------------------------------------------------
 setup_err=()
 if [ ! -d /sys/bus/vfio-user ]; then
-	modprobe vfio 2>/dev/null; modprobe vfio_iommu_type1 2>/dev/null
+	. "$here/vm/module-deps.sh"
+	for m in $(vu_module_deps "$ko"); do modprobe "$m" 2>/dev/null; done
 	if o=$(insmod "$ko" 2>&1); then
 		loaded_ko=1
 	else

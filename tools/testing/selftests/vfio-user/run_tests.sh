@@ -15,7 +15,8 @@
 # test names left out of the default list.
 #
 # Steps:
-#   1. modprobe vfio, modprobe vfio_iommu_type1 (fine if modprobe fails
+#   1. modprobe vfio, vfio_iommu_type1 and what the module depends on (mdev;
+#      vm/module-deps.sh) (fine if modprobe fails
 #      but the kernel has it built in: /sys/module/NAME exists),
 #      insmod drivers/vfio/user/vfio_user.ko ($VFIO_USER_KO overrides the path);
 #      a failure is recorded and the tests still run (they then fail or skip).
@@ -136,12 +137,12 @@ if [ -n "$kmemleak" ]; then
 fi
 
 # --- 1. modules ----------------------------------------------------------------
-# mdev too where the module links against it (its mdev front end): insmod
-# resolves no dependencies.
-mods=(vfio vfio_iommu_type1)
-if [ -f "$ko" ] && modinfo -F depends "$ko" 2>/dev/null | tr , '\n' | grep -qx mdev; then
-	mods+=(mdev)
-fi
+# insmod resolves no dependencies: vfio, type1 and whatever the module
+# links against (mdev, for its mdev front end) are loaded first.
+# shellcheck source=vm/module-deps.sh
+. "$selftest_dir/vm/module-deps.sh"
+# shellcheck disable=SC2207 # module names: no white space
+mods=($(vu_module_deps "$ko"))
 for m in "${mods[@]}"; do
 	if out=$(modprobe "$m" 2>&1); then
 		step ok "modprobe $m"

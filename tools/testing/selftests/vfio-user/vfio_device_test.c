@@ -55,16 +55,6 @@ FIXTURE_TEARDOWN(vdev)
 }
 
 /* Did @efd fire within @ms (times VU_TIME_SCALE)?  Consumes the count. */
-static bool fired(int efd, int ms)
-{
-	struct pollfd p = { .fd = efd, .events = POLLIN };
-	uint64_t cnt;
-
-	if (poll(&p, 1, vu_ms(ms)) != 1)
-		return false;
-	return read(efd, &cnt, sizeof(cnt)) == sizeof(cnt) && cnt > 0;
-}
-
 static int set_irqs(int dev, uint32_t flags, uint32_t index, uint32_t start,
 		    uint32_t count, const void *data, size_t data_len)
 {
@@ -244,30 +234,30 @@ TEST_F(vdev, msix_vectors_fire)
 	for (i = 0; i < TDEV_MSIX_COUNT; i++) {
 		ASSERT_EQ(0, vu_reg_write(self->v.device, TDEV_REG_IRQ_RAISE,
 				       TDEV_IRQ_RAISE_MSIX(i)));
-		EXPECT_TRUE(fired(fds[i], 2000)) TH_LOG("vector %u", i);
+		EXPECT_TRUE(vu_eventfd_fired(fds[i], 2000)) TH_LOG("vector %u", i);
 		for (j = 0; j < TDEV_MSIX_COUNT; j++)
 			if (j != i)
-				EXPECT_FALSE(fired(fds[j], 0)) TH_LOG("vector %u on %u", j, i);
+				EXPECT_FALSE(vu_eventfd_fired(fds[j], 0)) TH_LOG("vector %u on %u", j, i);
 	}
 
 	/* DATA_NONE|TRIGGER: the client triggers through the server. */
 	EXPECT_EQ(0, set_irqs(self->v.device, VFIO_IRQ_SET_DATA_NONE |
 			      VFIO_IRQ_SET_ACTION_TRIGGER, VFIO_PCI_MSIX_IRQ_INDEX, 3, 1,
 			      NULL, 0));
-	EXPECT_TRUE(fired(fds[3], 2000));
+	EXPECT_TRUE(vu_eventfd_fired(fds[3], 2000));
 
 	/* Unassign vector 2 (fd -1): raising it signals nothing. */
 	fds[2] = -1;
 	ASSERT_EQ(0, set_eventfds(self->v.device, VFIO_PCI_MSIX_IRQ_INDEX, 2, 1, &fds[2]));
 	ASSERT_EQ(0, vu_reg_write(self->v.device, TDEV_REG_IRQ_RAISE, TDEV_IRQ_RAISE_MSIX(1)));
-	EXPECT_TRUE(fired(fds[1], 2000));
+	EXPECT_TRUE(vu_eventfd_fired(fds[1], 2000));
 
 	/* Disable the index: nothing fires any more. */
 	ASSERT_EQ(0, set_irqs(self->v.device, VFIO_IRQ_SET_DATA_NONE |
 			      VFIO_IRQ_SET_ACTION_TRIGGER, VFIO_PCI_MSIX_IRQ_INDEX, 0, 0,
 			      NULL, 0));
 	ASSERT_EQ(0, vu_reg_write(self->v.device, TDEV_REG_IRQ_RAISE, TDEV_IRQ_RAISE_MSIX(0)));
-	EXPECT_FALSE(fired(fds[0], 300));
+	EXPECT_FALSE(vu_eventfd_fired(fds[0], 300));
 	for (i = 0; i < TDEV_MSIX_COUNT; i++)
 		if (fds[i] >= 0)
 			close(fds[i]);
@@ -281,12 +271,12 @@ TEST_F(vdev, intx_fires)
 	ASSERT_GE(efd, 0);
 	ASSERT_EQ(0, set_eventfds(self->v.device, VFIO_PCI_INTX_IRQ_INDEX, 0, 1, &efd));
 	ASSERT_EQ(0, vu_reg_write(self->v.device, TDEV_REG_IRQ_RAISE, TDEV_IRQ_RAISE_INTX));
-	EXPECT_TRUE(fired(efd, 2000));
+	EXPECT_TRUE(vu_eventfd_fired(efd, 2000));
 	/* DATA_BOOL trigger, and the unmask action, are accepted. */
 	EXPECT_EQ(0, set_irqs(self->v.device, VFIO_IRQ_SET_DATA_BOOL |
 			      VFIO_IRQ_SET_ACTION_TRIGGER, VFIO_PCI_INTX_IRQ_INDEX, 0, 1,
 			      &yes, 1));
-	EXPECT_TRUE(fired(efd, 2000));
+	EXPECT_TRUE(vu_eventfd_fired(efd, 2000));
 	EXPECT_EQ(0, set_irqs(self->v.device, VFIO_IRQ_SET_DATA_NONE |
 			      VFIO_IRQ_SET_ACTION_UNMASK, VFIO_PCI_INTX_IRQ_INDEX, 0, 1,
 			      NULL, 0));
@@ -373,9 +363,9 @@ TEST_F(vdev, server_death_raises_err)
 
 	ASSERT_GE(efd, 0);
 	ASSERT_EQ(0, set_eventfds(self->v.device, VFIO_PCI_ERR_IRQ_INDEX, 0, 1, &efd));
-	EXPECT_FALSE(fired(efd, 0));
+	EXPECT_FALSE(vu_eventfd_fired(efd, 0));
 	vu_server_stop(&self->srv);
-	EXPECT_TRUE(fired(efd, 2000));
+	EXPECT_TRUE(vu_eventfd_fired(efd, 2000));
 	start = vu_now_ms();
 	EXPECT_EQ(-1, pread(self->v.device, &val, 4, BAR0));
 	EXPECT_EQ(EIO, errno);
@@ -420,7 +410,7 @@ TEST_F(vdev, delete_while_open_asks_through_req)
 	snprintf(u.name, sizeof(u.name), "%s", self->name);
 	ASSERT_EQ(0, pthread_create(&th, NULL, unbind_fn, &u));
 
-	EXPECT_TRUE(fired(efd, 3000));
+	EXPECT_TRUE(vu_eventfd_fired(efd, 3000));
 	/* Still waiting for us. */
 	EXPECT_EQ(0, u.done_at);
 	closed_at = vu_now_ms();

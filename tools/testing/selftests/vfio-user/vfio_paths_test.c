@@ -49,16 +49,6 @@ static const char *const no_args[] = { NULL };
 } while (0)
 
 /* Did @efd fire within @ms (times VU_TIME_SCALE)?  Consumes the count. */
-static bool fired(int efd, int ms)
-{
-	struct pollfd p = { .fd = efd, .events = POLLIN };
-	uint64_t cnt;
-
-	if (poll(&p, 1, vu_ms(ms)) != 1)
-		return false;
-	return read(efd, &cnt, sizeof(cnt)) == sizeof(cnt) && cnt > 0;
-}
-
 static int set_eventfds(int dev, uint32_t index, uint32_t count, const int32_t *fds)
 {
 	char buf[sizeof(struct vfio_irq_set) + 64 * sizeof(int32_t)];
@@ -198,10 +188,10 @@ TEST_F(pdev, interrupts)
 	for (i = 0; i < TDEV_MSIX_COUNT; i++) {
 		ASSERT_EQ(0, vu_reg_write(self->d.device, TDEV_REG_IRQ_RAISE,
 					  TDEV_IRQ_RAISE_MSIX(i)));
-		EXPECT_TRUE(fired(fds[i], 2000)) TH_LOG("vector %u", i);
+		EXPECT_TRUE(vu_eventfd_fired(fds[i], 2000)) TH_LOG("vector %u", i);
 		for (j = 0; j < TDEV_MSIX_COUNT; j++)
 			if (j != i)
-				EXPECT_FALSE(fired(fds[j], 0)) TH_LOG("vector %u on %u", j, i);
+				EXPECT_FALSE(vu_eventfd_fired(fds[j], 0)) TH_LOG("vector %u on %u", j, i);
 	}
 	for (i = 0; i < TDEV_MSIX_COUNT; i++)
 		close(fds[i]);
@@ -210,7 +200,7 @@ TEST_F(pdev, interrupts)
 	ASSERT_GE(intx, 0);
 	ASSERT_EQ(0, set_eventfds(self->d.device, VFIO_PCI_INTX_IRQ_INDEX, 1, &intx));
 	ASSERT_EQ(0, vu_reg_write(self->d.device, TDEV_REG_IRQ_RAISE, TDEV_IRQ_RAISE_INTX));
-	EXPECT_TRUE(fired(intx, 2000));
+	EXPECT_TRUE(vu_eventfd_fired(intx, 2000));
 	close(intx);
 }
 
@@ -224,7 +214,7 @@ TEST_F(pdev, server_death_raises_err)
 	ASSERT_GE(efd, 0);
 	ASSERT_EQ(0, set_eventfds(self->d.device, VFIO_PCI_ERR_IRQ_INDEX, 1, &efd));
 	vu_server_stop(&self->srv);
-	EXPECT_TRUE(fired(efd, 2000));
+	EXPECT_TRUE(vu_eventfd_fired(efd, 2000));
 	start = vu_now_ms();
 	EXPECT_EQ(-1, pread(self->d.device, &val, 4, BAR0));
 	EXPECT_EQ(EIO, errno);
@@ -259,7 +249,7 @@ TEST_F(pdev, delete_while_open_asks_through_req)
 	ASSERT_EQ(0, set_eventfds(self->d.device, VFIO_PCI_REQ_IRQ_INDEX, 1, &efd));
 	snprintf(u.name, sizeof(u.name), "%s", self->name);
 	ASSERT_EQ(0, pthread_create(&th, NULL, unbind_fn, &u));
-	EXPECT_TRUE(fired(efd, 3000));
+	EXPECT_TRUE(vu_eventfd_fired(efd, 3000));
 	EXPECT_EQ(0, u.done_at);
 	closed_at = vu_now_ms();
 	vu_dev_close(&self->d);

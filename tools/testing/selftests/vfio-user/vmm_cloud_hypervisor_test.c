@@ -625,16 +625,6 @@ static void ch_write_bar0(struct __test_metadata *_metadata, struct ch_vm *vm,
 			TH_LOG("CH logs \"Failed unmasking INTx IRQ\"");
 }
 
-static bool fired(int efd, int ms)
-{
-	struct pollfd p = { .fd = efd, .events = POLLIN };
-	uint64_t cnt;
-
-	if (poll(&p, 1, vu_ms(ms)) != 1)
-		return false;
-	return read(efd, &cnt, sizeof(cnt)) == sizeof(cnt) && cnt > 0;
-}
-
 /* The guest's driver: DMA engine between guest RAM and BAR2, polled via BAR0. */
 static int guest_dma(struct __test_metadata *_metadata, struct ch_vm *vm, uint64_t src,
 		     uint64_t dst, uint32_t len, bool to_guest)
@@ -691,7 +681,7 @@ TEST_F(ch, boot_run_shutdown)
 	/* The guest: a trapped register, INTx. */
 	EXPECT_EQ(TDEV_MAGIC_VALUE, ch_read_bar0(_metadata, vm, TDEV_REG_MAGIC));
 	ch_write_bar0(_metadata, vm, TDEV_REG_IRQ_RAISE, TDEV_IRQ_RAISE_INTX);
-	EXPECT_TRUE(fired(vm->intx_efd, 2000)) TH_LOG("INTx");
+	EXPECT_TRUE(vu_eventfd_fired(vm->intx_efd, 2000)) TH_LOG("INTx");
 
 	/* It enables MSI-X: CH disables INTx and sets every vector's eventfd. */
 	EXPECT_EQ(0, set_irqs(vm->device, VFIO_IRQ_SET_DATA_NONE | VFIO_IRQ_SET_ACTION_TRIGGER,
@@ -710,7 +700,7 @@ TEST_F(ch, boot_run_shutdown)
 		"VfioPciError::EnableMsix");
 	for (i = 0; i < vectors; i++) {
 		ch_write_bar0(_metadata, vm, TDEV_REG_IRQ_RAISE, TDEV_IRQ_RAISE_MSIX(i));
-		EXPECT_TRUE(fired(vm->msix_efd[i], 2000)) TH_LOG("MSI-X vector %u", i);
+		EXPECT_TRUE(vu_eventfd_fired(vm->msix_efd[i], 2000)) TH_LOG("MSI-X vector %u", i);
 	}
 
 	/* DMA both ways through guest RAM; BAR2 seen through CH's mmap. */

@@ -599,16 +599,6 @@ static void cv_collect_bars(struct __test_metadata *_metadata, struct cv_vm *vm)
 	}
 }
 
-static bool fired(int efd, int ms)
-{
-	struct pollfd p = { .fd = efd, .events = POLLIN };
-	uint64_t cnt;
-
-	if (poll(&p, 1, vu_ms(ms)) != 1)
-		return false;
-	return read(efd, &cnt, sizeof(cnt)) == sizeof(cnt) && cnt > 0;
-}
-
 /* A BAR0 register access of the guest's driver (trapped: region_write). */
 static void cv_bar0_write(struct __test_metadata *_metadata, struct cv_vm *vm,
 			  unsigned int reg, uint32_t val)
@@ -728,7 +718,7 @@ TEST_F(crosvm, create_and_run)
 	/* A register, then INTx (trigger; crosvm's resample is the EOI). */
 	EXPECT_EQ(TDEV_MAGIC_VALUE, cv_bar0_read(_metadata, vm, TDEV_REG_MAGIC));
 	cv_bar0_write(_metadata, vm, TDEV_REG_IRQ_RAISE, TDEV_IRQ_RAISE_INTX);
-	EXPECT_TRUE(fired(vm->intx_trigger, 2000)) TH_LOG("INTx");
+	EXPECT_TRUE(vu_eventfd_fired(vm->intx_trigger, 2000)) TH_LOG("INTx");
 
 	/* MSI-X enable: INTx off, vector 0 enabled then disabled, then each vector. */
 	cv_cfg_write(_metadata, vm, vm->msix_cap + 2, vm->msix_ctl | PCI_MSIX_FLAGS_ENABLE, 2);
@@ -761,7 +751,7 @@ TEST_F(crosvm, create_and_run)
 	}
 	for (i = 0; i < (unsigned int)vm->vectors; i++) {
 		cv_bar0_write(_metadata, vm, TDEV_REG_IRQ_RAISE, TDEV_IRQ_RAISE_MSIX(i));
-		EXPECT_TRUE(fired(vm->msix_efd[i], 2000)) TH_LOG("MSI-X vector %u", i);
+		EXPECT_TRUE(vu_eventfd_fired(vm->msix_efd[i], 2000)) TH_LOG("MSI-X vector %u", i);
 	}
 
 	/* DMA through guest memory, both ways; BAR2 seen through crosvm's mmap. */

@@ -5,7 +5,7 @@
 #
 #   guest.sh RESULTS_DIR [vu_bench options...]
 #
-# Loads vfio, vfio_iommu_type1 and drivers/vfio/user/vfio_user.ko as
+# Loads vfio, vfio_iommu_type1, mdev and drivers/vfio/user/vfio_user.ko as
 # run_tests.sh does, then runs vu_bench (which starts its own test servers,
 # binds one through sysfs and opens it as a VMM does) twice:
 #
@@ -45,7 +45,11 @@ bin=$here/../build/bench
 ko=${VFIO_USER_KO:-$repo/drivers/vfio/user/vfio_user.ko}
 mkdir -p "$results"
 
-modprobe vfio && modprobe vfio_iommu_type1 || { echo "guest.sh: modprobe vfio failed" >&2; exit 1; }
+# shellcheck source=../vm/module-deps.sh
+. "$here/../vm/module-deps.sh"
+for m in $(vu_module_deps "$ko"); do
+	modprobe "$m" || [ -d "/sys/module/$m" ] || { echo "guest.sh: modprobe $m failed" >&2; exit 1; }
+done
 loaded=0
 if ! grep -q '^vfio_user ' /proc/modules; then
 	insmod "$ko" || { echo "guest.sh: insmod $ko failed" >&2; exit 1; }

@@ -6,6 +6,9 @@
  * device's debugfs stats, its iommu group and device cdev, and the module's
  * reference count.
  */
+#include <sys/syscall.h>
+#include <linux/capability.h>
+
 #include "lib/vu_util.h"
 
 int vu_write_file(const char *file, const char *val)
@@ -258,4 +261,18 @@ int vu_wait_module_refcnt(int want, int ms)
 	while ((cnt = vu_module_refcnt()) != want && vu_now_ms() < end)
 		usleep(10000);
 	return cnt;
+}
+
+int vu_drop_sys_admin(void)
+{
+	struct __user_cap_header_struct hdr = {
+		.version = _LINUX_CAPABILITY_VERSION_3,
+	};
+	struct __user_cap_data_struct data[2];
+
+	if (syscall(SYS_capget, &hdr, data))
+		return -errno;
+	data[CAP_SYS_ADMIN / 32].effective &= ~(1U << (CAP_SYS_ADMIN % 32));
+	data[CAP_SYS_ADMIN / 32].permitted &= ~(1U << (CAP_SYS_ADMIN % 32));
+	return syscall(SYS_capset, &hdr, data) ? -errno : 0;
 }

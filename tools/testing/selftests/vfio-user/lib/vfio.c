@@ -157,3 +157,13 @@ void vu_kvm_vfio_close(struct vu_kvm_vfio *k)
 		close(k->kvm);
 	k->kvm = k->vm = k->dev = -1;
 }
+
+bool vu_eventfd_fired(int efd, int ms)
+{
+	struct pollfd p = { .fd = efd, .events = POLLIN };
+	uint64_t cnt;
+
+	if (poll(&p, 1, vu_ms(ms)) != 1)
+		return false;
+	return read(efd, &cnt, sizeof(cnt)) == sizeof(cnt) && cnt > 0;
+}

@@ -302,6 +302,16 @@ int vu_find_new(const char *path, const struct vu_seen *seen, int nseen,
 int vu_unbind(const char *name);
 
 /**
+ * vu_drop_sys_admin() - drop CAP_SYS_ADMIN from this process, keep uid 0.
+ *
+ * From the effective and permitted sets: what a root process without the
+ * capability meets in the driver's checks (EPERM), past the file modes.
+ *
+ * Return: 0 or -errno from capset().
+ */
+int vu_drop_sys_admin(void);
+
+/**
  * vu_exists() - is device @name on the bus?
  * @name: the vfio-userN device.
  */
@@ -531,6 +541,15 @@ void vu_vfio_close(struct vu_vfio *v);
  * @index: the region index (VFIO_PCI_*_REGION_INDEX).
  */
 off_t vu_region_off(unsigned int index);
+
+/**
+ * vu_eventfd_fired() - wait for an interrupt's eventfd and consume it.
+ * @efd: the eventfd.
+ * @ms: the bound, scaled by vu_ms().
+ *
+ * Return: true if it was signalled within @ms (its count is then reset).
+ */
+bool vu_eventfd_fired(int efd, int ms);
 
 /**
  * vu_reg_get() - read a 32-bit register of the test device's BAR0.
