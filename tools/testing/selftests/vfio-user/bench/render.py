@@ -4,8 +4,10 @@
 
     render.py RESULTS_DIR
 
-Reads RESULTS_DIR/raw.jsonl (vu_bench's output, both guest runs) and
-RESULTS_DIR/run-info.json (written by run.sh), writes
+Reads RESULTS_DIR/raw.jsonl (vu_bench's output, both guest runs),
+RESULTS_DIR/det/raw.jsonl when there is one (the same under instruction
+counting, BENCH_DETERMINISTIC=1) and RESULTS_DIR/run-info.json (written by
+run.sh), writes
 
     results.json   every row of the table, the series behind them, notes
     results.md     the table: each row the driver against its baseline
@@ -225,6 +227,42 @@ def build_rows(data):
     return rows
 
 
+# Rows deterministic mode cannot measure, and why.  With instruction
+# counting one host thread runs the vCPUs in turn, each for a slice of
+# instructions: a wake-up of a task on the other vCPU waits for that vCPU's
+# turn, a cost of the emulation that no kernel path has, and it sets the
+# whole latency.
+DET_CANNOT = {
+    "irq_oneway_xcpu": "cross-CPU wake-up: under icount the other vCPU runs only in its turn",
+    "irq_trigger_xcpu": "cross-CPU wake-up: under icount the other vCPU runs only in its turn",
+}
+
+
+def attach_det(rows, det_rows):
+    """Each row gets det: the deterministic run's ratio and range, or why not."""
+    for r, d in zip(rows, det_rows):
+        if r["bench"] in DET_CANNOT:
+            r["det"] = {"status": "cannot", "why": DET_CANNOT[r["bench"]]}
+            if d.get("ratio") is not None:
+                r["det"].update(ratio=d["ratio"], ratio_min=d["ratio_min"], ratio_max=d["ratio_max"])
+        elif d.get("ratio") is not None:
+            r["det"] = {"status": "measured", "ratio": d["ratio"], "ratio_min": d["ratio_min"],
+                        "ratio_max": d["ratio_max"], "ratio_pooled": d["ratio_pooled"]}
+        else:
+            r["det"] = {"status": "not measured"}
+
+
+def det_cell(r):
+    d = r.get("det")
+    if d is None:
+        return None
+    if d["status"] == "measured":
+        return f"**{d['ratio']:.3f}** ({d['ratio_min']:.3f}–{d['ratio_max']:.3f})"
+    if d["status"] == "cannot":
+        return f"({d['ratio']:.2f}) †" if "ratio" in d else "†"
+    return "not measured"
+
+
 def markdown(data, rows, info):
     meta = data["meta"][0] if data["meta"] else {}
     L = []
@@ -241,9 +279,16 @@ def markdown(data, rows, info):
              "latency ÷ driver latency), so ≥ target means the target is met; it is the median of "
              "the per-round ratios, with their range.  Absolute times under TCG mean little.")
     L.append("")
+    det = any("det" in r for r in rows)
+    if det:
+        L.append("**deterministic** = the same ratio from a second boot under TCG instruction "
+                 f"counting (`-icount shift={info.get('icount_shift', '?')},sleep=off`, one host "
+                 "thread for the vCPUs): guest time is the instruction count, so host load does "
+                 "not move it; † = a row it cannot measure (see below).")
+        L.append("")
     L.append("| # | benchmark | driver: median / p99 | driver rate | baseline | baseline: median / p99 "
-             "| baseline rate | ratio (rounds) | target | |")
-    L.append("|---|---|---|---|---|---|---|---|---|---|")
+             "| baseline rate | ratio (rounds) |" + (" deterministic |" if det else "") + " target | |")
+    L.append("|---|---|---|---|---|---|---|---|---|---|" + ("---|" if det else ""))
     for r in rows:
         if r["status"] == "not measured":
             why = "not measured"
@@ -252,7 +297,7 @@ def markdown(data, rows, info):
             elif r["bench"].endswith("_xcpu"):
                 why = "not measured (needs 2 vCPUs)"
             L.append(f"| {r['id']} | {r['what']} | {why} | | {VARIANT_LABEL.get(r['baseline_variant'], r['baseline_variant'])} | | | | "
-                     f"{target_label(r['target'])} | |")
+                     + (f"{det_cell(r)} | " if det else "") + f"{target_label(r['target'])} | |")
             continue
         d, b, m = r["driver"], r["baseline"], r["metric"]
         dlat = f"{fmt_ns(d['median_ns'])} / {fmt_ns(d['p99_ns'])}" if d.get("p99_ns") else fmt_ns(d["median_ns"])
@@ -262,8 +307,14 @@ def markdown(data, rows, info):
         mark = {"met": "met", "below": "**below**", "reference": "reference"}[r["status"]]
         L.append(f"| {r['id']} | {r['what']} | {dlat} | {fmt_rate(d['rate'], m)} | "
                  f"{VARIANT_LABEL.get(r['baseline_variant'], r['baseline_variant'])} | {blat} | "
-                 f"{fmt_rate(b['rate'], m)} | {ratio} | {tgt} | {mark} |")
+                 f"{fmt_rate(b['rate'], m)} | {ratio} | " + (f"{det_cell(r)} | " if det else "")
+                 + f"{tgt} | {mark} |")
     L.append("")
+    cannot = sorted({r["det"]["why"] for r in rows if r.get("det", {}).get("status") == "cannot"})
+    for why in cannot:
+        L.append(f"† Deterministic mode cannot measure this row: {why}; the wall-clock ratio is "
+                 "the measurement (its figure in parentheses is shown, not used).")
+        L.append("")
 
     # Context switches per operation: the hops a path takes.
     S = data["series"]
@@ -392,6 +443,16 @@ def main():
     except (OSError, ValueError):
         pass
     rows = build_rows(data)
+    det_raw = os.path.join(res, "det", "raw.jsonl")
+    det_data = None
+    if os.path.exists(det_raw):
+        det_data = load(det_raw)
+        attach_det(rows, build_rows(det_data))
+        try:
+            with open(os.path.join(res, "det", "icount")) as f:
+                info["icount_shift"] = f.read().strip()
+        except OSError:
+            pass
     why = plot(data, os.path.join(res, "latency.png"))
     if why:
         data["notes"].append({"bench": "render", "msg": why})
@@ -403,6 +464,9 @@ def main():
         series.append({k: v for k, v in s.items() if k != "kind"})
     with open(os.path.join(res, "results.json"), "w") as f:
         json.dump({"run": info, "meta": data["meta"], "rows": rows, "series": series,
+                   "deterministic": ({"meta": det_data["meta"], "errors": det_data["errors"],
+                                      "icount_shift": info.get("icount_shift")}
+                                     if det_data else None),
                    "irq_same_file": data["irq_same_file"], "driver_stats": data["stats"],
                    "notes": data["notes"], "errors": data["errors"]}, f, indent=1)
     sys.stdout.write(md)

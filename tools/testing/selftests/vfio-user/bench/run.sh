@@ -22,6 +22,8 @@
 #   results.md  the table        results.json  rows, series, notes
 #   latency.png latency CDFs     raw.jsonl     what vu_bench wrote
 #   vm/         console.log, dmesg and status of the VM run
+#   det/        with BENCH_DETERMINISTIC=1: raw.jsonl, vm/ of the second,
+#               instruction-counted run
 #
 # Environment (all optional):
 #   KVER            kernel to boot (vm-run.sh's default otherwise)
@@ -31,6 +33,15 @@
 #   BENCH_TRACE=1   also ftrace short trapped-access and interrupt runs and
 #                   summarise them with bench/trace_hops.py (trace-hops.txt)
 #   BENCH_SKIP_BUILD=1  do not run setup-host.sh and make check-build
+#   BENCH_DETERMINISTIC=1  boot the VM a second time under TCG's
+#                   instruction counting (VM_ICOUNT, see vm/vm-run.sh) and
+#                   run the same benchmarks: guest time is then the count of
+#                   instructions executed, so a busy host does not change
+#                   the numbers; every row gets that ratio next to the
+#                   wall-clock one.  bench/compare.py compares two reports.
+#   BENCH_ICOUNT_SHIFT  the shift: 2^N ns per instruction (default 3)
+#   BENCH_LOAD=N    N busy loops on the host while the VM runs (to see what
+#                   load does to each kind of ratio)
 #
 # Exit status: 0 when the benchmarks ran and the report was written,
 # whatever the numbers say; 1 otherwise.
@@ -81,30 +92,54 @@ ln -sfn "$ts" "$REPO/build/bench/latest"
 		"$(uname -n)" "$(nproc)" "$(cut -d' ' -f1-3 /proc/loadavg)"
 } > "$res/run-info.json"
 
-vm_args=(--out "$res/vm" --quiet --timeout "${VM_TIMEOUT:-900}")
-[ -z "${KVER:-}" ] || vm_args+=(--kver "$KVER")
-cmd=(env)
-[ -z "${BENCH_CPUS:-}" ] || cmd+=("BENCH_CPUS=$BENCH_CPUS")
-[ -z "${BENCH_PERF:-}" ] || cmd+=("BENCH_PERF=$BENCH_PERF")
-[ -z "${BENCH_TRACE:-}" ] || cmd+=("BENCH_TRACE=$BENCH_TRACE")
-[ -z "${VFIO_USER_KO:-}" ] || cmd+=("VFIO_USER_KO=$VFIO_USER_KO")
-cmd+=("$selftests/bench/guest.sh" "$res" "$@")
+# run_vm OUT [ENV...]: the guest part, its results in OUT.
+run_vm() {
+	local o=$1 vm_args
+	shift
+	vm_args=(--out "$o/vm" --quiet --timeout "${VM_TIMEOUT:-900}")
+	[ -z "${KVER:-}" ] || vm_args+=(--kver "$KVER")
+	cmd=(env)
+	[ -z "${BENCH_CPUS:-}" ] || cmd+=("BENCH_CPUS=$BENCH_CPUS")
+	[ -z "${BENCH_PERF:-}" ] || cmd+=("BENCH_PERF=$BENCH_PERF")
+	[ -z "${BENCH_TRACE:-}" ] || cmd+=("BENCH_TRACE=$BENCH_TRACE")
+	[ -z "${VFIO_USER_KO:-}" ] || cmd+=("VFIO_USER_KO=$VFIO_USER_KO")
+	cmd+=("$selftests/bench/guest.sh" "$o" "${bench_args[@]}")
+	note "booting the test VM${*:+ ($*)}; results in ${o#"$REPO"/} (console: ${o#"$REPO"/}/vm/console.log)"
+	mkdir -p "$o"
+	set +e
+	env "$@" "$selftests/vm/vm-run.sh" "${vm_args[@]}" -- "${cmd[@]}"
+	vm_rc=$?
+	set -e
+	if [ ! -s "$o/raw.jsonl" ]; then
+		note "the benchmarks did not run (vm-run.sh exit $vm_rc); last console lines:"
+		tail -n 30 "$o/vm/console.log" >&2 || true
+		exit 1
+	fi
+}
 
-note "booting the test VM; results in ${res#"$REPO"/} (console: ${res#"$REPO"/}/vm/console.log)"
-set +e
-"$selftests/vm/vm-run.sh" "${vm_args[@]}" -- "${cmd[@]}"
-vm_rc=$?
-set -e
-if [ ! -s "$res/raw.jsonl" ]; then
-	note "the benchmarks did not run (vm-run.sh exit $vm_rc); last console lines:"
-	tail -n 30 "$res/vm/console.log" >&2 || true
-	exit 1
+bench_args=("$@")
+load_pids=()
+stop_load() { [ ${#load_pids[@]} = 0 ] || kill "${load_pids[@]}" 2> /dev/null || true; load_pids=(); }
+trap stop_load EXIT
+for _ in $(seq "${BENCH_LOAD:-0}"); do
+	sh -c 'while :; do :; done' &
+	load_pids+=($!)
+done
+[ ${#load_pids[@]} = 0 ] || note "${#load_pids[@]} busy loops on the host while the VM runs (BENCH_LOAD)"
+
+run_vm "$res"
+[ "$vm_rc" = 0 ] || note "the guest part exited with status $vm_rc (see vu_bench.log); reporting what was measured"
+if [ "${BENCH_DETERMINISTIC:-0}" = 1 ]; then
+	mkdir -p "$res/det"
+	echo "${BENCH_ICOUNT_SHIFT:-3}" > "$res/det/icount"
+	run_vm "$res/det" "VM_ICOUNT=${BENCH_ICOUNT_SHIFT:-3}"
+	[ "$vm_rc" = 0 ] || note "the deterministic run's guest part exited with status $vm_rc"
 fi
+stop_load
 sed -i "s|}\$|, \"host_load_after\": \"$(cut -d' ' -f1-3 /proc/loadavg)\"}|" "$res/run-info.json"
 for t in "$res"/trace-trap.txt "$res"/trace-irq.txt; do
 	[ -s "$t" ] && "$PY" "$here/trace_hops.py" "$t" >> "$res/trace-hops.txt"
 done
-[ "$vm_rc" = 0 ] || note "the guest part exited with status $vm_rc (see vu_bench.log); reporting what was measured"
 
 # --- 3. the report ------------------------------------------------------------------
 echo

@@ -38,7 +38,10 @@
 # reported an exit status).  DIR/vm-status says which, for scripts:
 #   status=ok|timeout|panic|noexit|error  exit=N  boot=S  command=S  total=S
 #
-# Environment (optional): VM_KERNEL (as --kernel), VM_MODULES=none (put no
+# Environment (optional): VM_ICOUNT=SHIFT (deterministic time, for
+# benchmarks: single-threaded TCG and -icount shift=SHIFT,sleep=off, so the
+# guest's clock follows the instructions it executes, 2^SHIFT ns each, and
+# not the host's load), VM_KERNEL (as --kernel), VM_MODULES=none (put no
 # modules in the initramfs: 9p and virtio are built into the kernel; the
 # default "auto" means none only for a --kernel image without
 # /lib/modules/VER/modules.dep), VM_APPEND (more kernel parameters, e.g.
@@ -223,6 +226,12 @@ qemu=(qemu-system-x86_64
 	-virtfs "local,path=$out,mount_tag=vmout,security_model=none,multidevs=remap"
 	-nic none
 )
+if [ -n "${VM_ICOUNT:-}" ]; then
+	[[ $VM_ICOUNT =~ ^[0-9]+$ ]] || die "VM_ICOUNT must be a shift (0-10), not '$VM_ICOUNT'"
+	# One host thread runs both vCPUs in turn: icount needs it.
+	qemu[2]=tcg,thread=single
+	qemu+=(-icount "shift=$VM_ICOUNT,sleep=off")
+fi
 
 # Debian's kernels, booting under TCG with two vCPUs, now and then die of
 # an int3 left by boot-time code patching (text_poke_bp: TCG's translated
