@@ -52,14 +52,12 @@ struct vfio_user_mdev_parent {
 
 /**
  * struct vfio_user_mdev - the driver's state of one mdev
- * @mdev: the mdev device
  * @lock: protects @udev and @binding; never held while a server is
  *	waited for
  * @udev: the bound server's device, NULL until socket_path is written
  * @binding: a socket_path write is connecting; a second one fails
  */
 struct vfio_user_mdev {
-	struct mdev_device *mdev;
 	/* protects udev and binding */
 	struct mutex lock;
 	struct vfio_user_dev *udev;
@@ -157,7 +155,6 @@ static int vfio_user_mdev_probe(struct mdev_device *mdev)
 	umdev = kzalloc(sizeof(*umdev), GFP_KERNEL);
 	if (!umdev)
 		return -ENOMEM;
-	umdev->mdev = mdev;
 	mutex_init(&umdev->lock);
 	dev_set_drvdata(&mdev->dev, umdev);
 	return 0;
@@ -180,7 +177,7 @@ static void vfio_user_mdev_remove(struct mdev_device *mdev)
 	mutex_unlock(&umdev->lock);
 	if (udev)
 		vfio_user_dev_remove(udev);
-	dev_set_drvdata(&mdev->dev, NULL);
+	/* Driver core clears the drvdata after remove. */
 	mutex_destroy(&umdev->lock);
 	kfree(umdev);
 }
