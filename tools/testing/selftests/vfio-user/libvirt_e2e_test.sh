@@ -303,7 +303,7 @@ o=$(mdevctl undefine -u "$uuid" 2>&1) || td+=("mdevctl undefine: $o")
 [ -z "$(mdevctl list --defined -u "$uuid" 2>/dev/null)" ] || td+=("mdevctl still lists $uuid as defined")
 kill -0 "$srv_pid" 2>/dev/null || td+=("the test server died: $(tail -n 3 "$w/server.log")")
 outer_dmesg > "$w/dmesg.txt"
-bad_dmesg=$(grep -E 'WARNING:|BUG:|Oops|Call Trace|refcount_t|general protection' "$w/dmesg.txt" | head -n 5)
+bad_dmesg=$(e2e_outer_findings "$w/dmesg.txt")
 [ -z "$bad_dmesg" ] || td+=("outer kernel log:" "$bad_dmesg")
 if [ ${#td[@]} = 0 ]; then
 	tap ok teardown "$(grep -a '^E2E-DONE' "$w/console.log"), domain ran ${t_qemu}s"
@@ -311,6 +311,6 @@ else
 	tap fail teardown "${td[@]}"
 fi
 
-grep -a '^E2E-DMESG' "$w/console.log" | grep -E 'nobody cared|Disabling IRQ|WARNING|BUG|Oops' | head -n 5 | sed 's/^/# inner: /'
+e2e_inner_findings "$w/console.log"
 totals "$out"
 [ "$n_fail" = 0 ]

@@ -311,7 +311,7 @@ if ! kill -0 "$srv_pid" 2>/dev/null; then
 	td+=("the test server died: $(tail -n 3 "$w/server.log")")
 fi
 outer_dmesg > "$w/dmesg.txt"
-bad_dmesg=$(grep -E 'WARNING:|BUG:|Oops|Call Trace|refcount_t|general protection' "$w/dmesg.txt" | head -n 5)
+bad_dmesg=$(e2e_outer_findings "$w/dmesg.txt")
 [ -z "$bad_dmesg" ] || td+=("outer kernel log:" "$bad_dmesg")
 if [ ${#td[@]} = 0 ]; then
 	tap ok teardown "$(grep -a '^E2E-DONE' "$w/console.log"), QEMU ran ${t_qemu}s"
@@ -320,7 +320,7 @@ else
 fi
 
 # Inner kernel lines worth keeping in the TAP stream (always shown).
-grep -a '^E2E-DMESG' "$w/console.log" | grep -E 'nobody cared|Disabling IRQ|WARNING|BUG|Oops' | head -n 5 | sed 's/^/# inner: /'
+e2e_inner_findings "$w/console.log"
 [ -s "$w/stats.txt" ] && sed 's/^/# stats: /' "$w/stats.txt"
 
 totals "$out"

@@ -1,8 +1,9 @@
 # SPDX-License-Identifier: GPL-2.0
 #
 # e2e/tap.sh - what the nested-QEMU tests (qemu_e2e_test.sh,
-# libvirt_e2e_test.sh) share: kselftest TAP output, and the inner guest's
-# E2E-RESULT lines (e2e/init.sh) turned into test cases.  Sourced, not run.
+# libvirt_e2e_test.sh) share: kselftest TAP output, the inner guest's
+# E2E-RESULT lines (e2e/init.sh) turned into test cases, and which kernel
+# log lines count as findings.  Sourced, not run.
 #
 # The sourcing script sets cases=(...) (every case it reports, in order)
 # before it calls skip_all, and t_start (date +%s) for totals.
@@ -78,4 +79,17 @@ inner_tap() {
 		fi
 		;;
 	esac
+}
+
+# e2e_outer_findings DMESG-FILE: the outer kernel's lines that fail a run
+# (warnings, oopses, refcount errors), at most 5.
+e2e_outer_findings() {
+	grep -E 'WARNING:|BUG:|Oops|Call Trace|refcount_t|general protection' "$1" | head -n 5
+}
+
+# e2e_inner_findings CONSOLE: the inner kernel's lines worth keeping in the
+# TAP stream (always shown, never a failure), as "# inner:" comments.
+e2e_inner_findings() {
+	grep -a '^E2E-DMESG' "$1" | grep -E 'nobody cared|Disabling IRQ|WARNING|BUG|Oops' | head -n 5 |
+		sed 's/^/# inner: /'
 }
